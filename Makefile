@@ -1,0 +1,36 @@
+# model_bundle: `make serve` serves the bundle on :3000, `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: serve test lint models venv clean
+
+# The venv is (re)built when it is missing or a requirements file changed.
+$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-dev.txt -c constraints.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+## Train every default model missing from the model store ($BENTOML_HOME, default ~/bentoml).
+models: venv
+	$(BIN)/python -m scripts.train_defaults
+
+## Serve the bundle on http://localhost:$(PORT).
+serve: models
+	$(BIN)/bentoml serve service:ModelBundle --port $(PORT)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## The whole suite: lint, unit tests, and end-to-end tests against a real server.
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Model definitions (``nn.Module``) and the one artifact format they are stored in."""

@@ -1,0 +1,104 @@
+"""The one artifact format every model of the bundle is stored in.
+
+An artifact is a BentoML model-store entry holding
+
+* the weights: a ``state_dict`` (``state_dict.pt``, read back with ``weights_only=True``) for
+  architectures defined in :mod:`models`, or a TorchScript program (``program.ts``) for a
+  user's own architecture;
+* plain, JSON-able metadata: format version, feature and label names, preprocessing
+  constants such as scaler arrays, training metrics and a hash of the training data.
+
+Nothing in an artifact is unpickled as an arbitrary Python object when it is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import bentoml
+import pandas as pd
+import torch
+
+FORMAT_VERSION = 1
+STATE_DICT_FILE = "state_dict.pt"
+TORCHSCRIPT_FILE = "program.ts"
+
+Weights = Literal["state_dict", "torchscript"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A stored model: where its files are and what its metadata says."""
+
+    tag: str
+    path: Path
+    metadata: dict[str, Any]
+    created: datetime
+
+    @classmethod
+    def from_store(cls, model: bentoml.Model) -> Artifact:
+        metadata = dict(model.info.metadata)
+        version = metadata.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"{model.tag} has artifact format {version!r}; this code reads {FORMAT_VERSION}"
+            )
+        return cls(str(model.tag), Path(model.path), metadata, model.info.creation_time)
+
+    @classmethod
+    def load(cls, tag: str) -> Artifact:
+        return cls.from_store(bentoml.models.get(tag))
+
+    @property
+    def weights(self) -> Weights:
+        return self.metadata["weights"]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path / STATE_DICT_FILE, weights_only=True, map_location="cpu")
+
+    def torchscript(self) -> torch.jit.ScriptModule:
+        return torch.jit.load(self.path / TORCHSCRIPT_FILE, map_location="cpu")
+
+    def summary(self) -> dict[str, Any]:
+        """What the ``models`` endpoint reports about this artifact."""
+        return {
+            "tag": self.tag,
+            "created": self.created.isoformat(),
+            "weights": self.weights,
+            "metrics": self.metadata.get("metrics", {}),
+            "data_hash": self.metadata.get("data_hash"),
+        }
+
+
+def save_artifact(
+    name: str,
+    metadata: Mapping[str, Any],
+    *,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    torchscript: torch.jit.ScriptModule | None = None,
+) -> str:
+    """Store exactly one of ``state_dict`` or ``torchscript`` with metadata; return the tag."""
+    if (state_dict is None) == (torchscript is None):
+        raise ValueError("pass exactly one of state_dict or torchscript")
+    weights: Weights = "state_dict" if state_dict is not None else "torchscript"
+    full = {"format_version": FORMAT_VERSION, "weights": weights, **metadata}
+    with bentoml.models.create(name, metadata=full, labels={"weights": weights}) as ref:
+        if state_dict is not None:
+            torch.save(
+                {key: tensor.detach().cpu().contiguous() for key, tensor in state_dict.items()},
+                ref.path_of(STATE_DICT_FILE),
+            )
+        else:
+            torch.jit.save(torchscript, ref.path_of(TORCHSCRIPT_FILE))
+    return str(ref.tag)
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """A stable fingerprint of a training table: sha256 of its CSV form."""
+    digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+    return f"sha256:{digest}"

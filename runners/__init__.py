@@ -1,0 +1,1 @@
+"""One BentoML service per model: each owns its model and batches requests to it."""

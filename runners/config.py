@@ -1,0 +1,29 @@
+"""Settings every runner service shares (no torch import here: the front process reads it)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# Each runner is one process with one torch thread: on a 2-core box several runner
+# processes plus the front service would oversubscribe the cores with torch's default of
+# one thread per core. Batching, not intra-op threads, is what pays for small models.
+TORCH_THREADS = 1
+
+RUNNER_SERVICE_CONFIG: dict[str, Any] = {
+    "workers": 1,
+    "traffic": {"timeout": 30},
+    # BentoML >= 1.4.30 replaces the caller's HTTP session to a dependency every
+    # `max_requests` requests (default 100) or `max_age` seconds (default 300) and closes
+    # the old session while requests are still using it: under concurrent load those
+    # requests fail and the front service answers 500 (bentoml issues #5540 and #5544,
+    # PR #5698). Our runners are local processes behind Unix sockets, so nothing is gained
+    # by recycling the session: never recycle it. Remove once upstream closes in-flight
+    # requests gracefully. tests/test_load.py fails without this.
+    "runner_connection": {"max_requests": 2**62, "max_age": 1e12},
+}
+
+
+def configured_tag(name: str) -> str:
+    """The tag a runner serves: ``$<NAME>_MODEL`` (e.g. ``IRIS_MODEL``), else ``<name>:latest``."""
+    return os.environ.get(f"{name.upper()}_MODEL", f"{name}:latest")

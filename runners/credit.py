@@ -1,0 +1,13 @@
+"""Runner for the company credit-health classifier."""
+
+import bentoml
+
+from models.credit import CREDIT
+from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
+from runners.tabular import TabularRunner
+
+
+@bentoml.service(**RUNNER_SERVICE_CONFIG)
+class CreditRunner(TabularRunner):
+    task = CREDIT
+    model = bentoml.models.BentoModel(configured_tag(CREDIT.name))

@@ -1,0 +1,13 @@
+"""Runner for the iris species classifier."""
+
+import bentoml
+
+from models.iris import IRIS
+from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
+from runners.tabular import TabularRunner
+
+
+@bentoml.service(**RUNNER_SERVICE_CONFIG)
+class IrisRunner(TabularRunner):
+    task = IRIS
+    model = bentoml.models.BentoModel(configured_tag(IRIS.name))

@@ -1,0 +1,76 @@
+"""The typed request and response bodies of the bundle's HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH_ITEMS = 1000
+
+
+def measurement(description: str, ge: float, le: float) -> Any:
+    """A finite JSON number (no strings, booleans, NaN or infinity) within [ge, le]."""
+    return Field(description=description, ge=ge, le=le, strict=True, allow_inf_nan=False)
+
+
+class Request(BaseModel):
+    """Request bodies reject unknown fields: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Bounds are plausibility limits that catch unit and typing mistakes (a percentage sent
+# where a fraction goes), not the range the model was trained on.
+class CreditFeatures(Request):
+    debt_ratio: Annotated[float, measurement("Total debt / total assets.", 0, 100)]
+    current_ratio: Annotated[float, measurement("Current assets / current liabilities.", 0, 1000)]
+    operating_margin: Annotated[
+        float, measurement("Operating income / revenue, as a fraction.", -100, 100)
+    ]
+    return_on_assets: Annotated[
+        float, measurement("Net income / total assets, as a fraction.", -100, 100)
+    ]
+    interest_coverage: Annotated[float, measurement("EBIT / interest expense.", -1e6, 1e6)]
+
+
+class CreditBatch(Request):
+    items: list[CreditFeatures] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class IrisMeasurements(Request):
+    sepal_length: Annotated[float, measurement("Sepal length in cm.", 0, 100)]
+    sepal_width: Annotated[float, measurement("Sepal width in cm.", 0, 100)]
+    petal_length: Annotated[float, measurement("Petal length in cm.", 0, 100)]
+    petal_width: Annotated[float, measurement("Petal width in cm.", 0, 100)]
+
+
+class Prediction(BaseModel):
+    class_id: int
+    probability: float = Field(description="Probability of the predicted class.")
+    probabilities: dict[str, float]
+    model: str = Field(description="Store tag (name:version) of the model that answered.")
+
+
+class CreditPrediction(Prediction):
+    label: Literal["healthy", "unhealthy"]
+
+
+class CreditBatchPrediction(BaseModel):
+    predictions: list[CreditPrediction]
+
+
+class IrisPrediction(Prediction):
+    species: Literal["setosa", "versicolor", "virginica"]
+
+
+class ServedModel(BaseModel):
+    tag: str
+    created: str
+    weights: Literal["state_dict", "torchscript"]
+    metrics: dict[str, Any]
+    data_hash: str | None
+
+
+class ServedModels(BaseModel):
+    models: list[ServedModel]

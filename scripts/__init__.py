@@ -1,0 +1,1 @@
+"""Command-line tools (training, importing checkpoints ...); run as ``python -m scripts.X``."""

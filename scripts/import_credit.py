@@ -1,0 +1,116 @@
+"""Import a user's own credit-health model and scaler into the model store.
+
+    python -m scripts.import_credit --model MODEL --scaler Normalization.pkl [--name credit_health]
+
+MODEL is either a TorchScript file (any architecture taking float32 [N, 5] in the order
+debt_ratio, current_ratio, operating_margin, return_on_assets, interest_coverage, and
+returning [N, 2] logits: 0 healthy, 1 unhealthy) or a state_dict of our credit network
+(``models.credit``; hidden widths are read from the weights). The scaler is the user's
+scikit-learn ``MinMaxScaler`` saved with joblib. It is unpickled here, once, and stored as
+plain arrays: the server never unpickles anything. Needs scikit-learn to read the scaler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import joblib
+import torch
+from torch import nn
+
+from models.artifact import save_artifact
+from models.credit import CREDIT
+from models.layers import MLP
+from models.tabular import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
+from models.task import TabularTask
+
+
+def read_network(path: Path, task: TabularTask) -> tuple[nn.Module, tuple[int, ...] | None]:
+    """Load a TorchScript program or a state_dict of our MLP; ``hidden`` is None for TorchScript."""
+    try:
+        return torch.jit.load(path, map_location="cpu").eval(), None
+    except RuntimeError:
+        pass  # not a TorchScript archive: try a state_dict
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is neither TorchScript nor a state_dict: {error}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict", state.get("state")), dict):
+        state = state.get("state_dict", state.get("state"))
+    try:
+        hidden = MLP.hidden_widths(state)
+        network = build_network(task, hidden)
+        network.load_state_dict(state)
+    except (ValueError, RuntimeError, AttributeError) as error:
+        expected = list(build_network(task).state_dict())
+        raise ValueError(
+            f"{path} is not a state_dict of our {task.name} network "
+            f"(expected keys like {expected}): {error}"
+        ) from None
+    return network.eval(), hidden
+
+
+def check_output(model: nn.Module, task: TabularTask) -> None:
+    """Run the model once on a probe batch; refuse a wrong output shape with a clear message."""
+    probe = torch.zeros(3, len(task.features))
+    with torch.inference_mode():
+        try:
+            output = model(probe)
+        except Exception as error:
+            raise ValueError(
+                f"the model failed on a float32 [3, {len(task.features)}] probe: {error}"
+            ) from None
+    expected = (3, len(task.labels))
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ValueError(
+            f"the model must return logits of shape [N, {len(task.labels)}]; got {shape} for N=3"
+        )
+    if not torch.isfinite(output).all():
+        raise ValueError("the model returned NaN or infinity on the probe batch")
+
+
+def import_model(
+    model_path: Path, scaler_path: Path, task: TabularTask = CREDIT, name: str | None = None
+) -> str:
+    """Convert, check and store a user's model and scaler; return the new store tag."""
+    scaler = MinMaxScaler.from_sklearn(joblib.load(scaler_path))
+    if len(scaler.scale) != len(task.features):
+        raise ValueError(
+            f"the scaler has {len(scaler.scale)} features; {task.name} needs {len(task.features)}"
+        )
+    network, hidden = read_network(model_path, task)
+    check_output(TabularClassifier(scaler.module(), network), task)
+    checkpoint_hash = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    metadata = tabular_metadata(
+        task,
+        scaler,
+        hidden=hidden,
+        metrics={},
+        data_hash=None,
+        source=f"imported {model_path.name} (sha256:{checkpoint_hash}), scaler {scaler_path.name}",
+    )
+    name = name or task.name
+    if hidden is None:
+        assert isinstance(network, torch.jit.ScriptModule)
+        return save_artifact(name, metadata, torchscript=network)
+    return save_artifact(name, metadata, state_dict=network.state_dict())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="TorchScript file or state_dict")
+    parser.add_argument("--scaler", type=Path, required=True, help="joblib file of a MinMaxScaler")
+    parser.add_argument("--name", default=CREDIT.name, help="store name (default: %(default)s)")
+    args = parser.parse_args()
+    try:
+        tag = import_model(args.model, args.scaler, name=args.name)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"import_credit: {error}\n")
+    print(f"imported {tag}; serve it with CREDIT_HEALTH_MODEL={tag} (or as {args.name}:latest)")
+
+
+if __name__ == "__main__":
+    main()

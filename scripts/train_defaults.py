@@ -1,0 +1,45 @@
+"""Train every default model that the model store ($BENTOML_HOME) does not have yet.
+
+python -m scripts.train_defaults [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import bentoml
+
+from models.credit import CREDIT
+from models.iris import IRIS
+from scripts import train_credit, train_iris
+
+DEFAULTS: dict[str, Callable[[], str]] = {
+    CREDIT.name: train_credit.train,
+    IRIS.name: train_iris.train,
+}
+
+
+def stored_tag(name: str) -> str | None:
+    """The newest stored version of ``name``, or None."""
+    try:
+        return str(bentoml.models.get(f"{name}:latest").tag)
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def train_missing(force: bool = False) -> list[str]:
+    """Train the defaults missing from the store (all of them with ``force``); return new tags."""
+    trained = []
+    for name, train in DEFAULTS.items():
+        if not force and (stored := stored_tag(name)):
+            print(f"{name}: in the store already ({stored})")
+            continue
+        trained.append(train())
+    return trained
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="retrain even if present")
+    train_missing(parser.parse_args().force)
