@@ -100,8 +100,12 @@ def tabular_metadata(
     data_hash: str | None,
     source: str,
 ) -> dict[str, Any]:
-    """Metadata of a tabular artifact; ``hidden=None`` for a TorchScript network."""
-    return {
+    """Metadata of a tabular artifact; ``hidden=None`` for a TorchScript network.
+
+    Unknown values (no hidden widths, no training-data hash) are left out: BentoML metadata
+    holds no nulls.
+    """
+    metadata = {
         "task": task.name,
         "features": list(task.features),
         "labels": list(task.labels),
@@ -111,13 +115,14 @@ def tabular_metadata(
         "data_hash": data_hash,
         "source": source,
     }
+    return {key: value for key, value in metadata.items() if value is not None}
 
 
 def load_classifier(artifact: Artifact, task: TabularTask) -> TabularClassifier:
     """Rebuild the classifier stored in ``artifact``, checked against ``task``, in eval mode."""
     meta = artifact.metadata
     if tuple(meta["features"]) != task.features or tuple(meta["labels"]) != task.labels:
-        raise ValueError(f"{artifact.tag} is not a {task.name} model: its features/labels differ")
+        raise ValueError(f"{artifact.tag} is not a model for {task.name}: other features/labels")
     if artifact.weights == "torchscript":
         network: nn.Module = artifact.torchscript()
     else:

@@ -1,0 +1,104 @@
+"""Bad input gets a 400 whose body names the field and the problem; never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import bentoml
+import httpx
+import pytest
+
+from tests.conftest import Server
+from tests.samples import HEALTHY, SETOSA
+
+
+def body(base: dict, **changes: object) -> str:
+    return json.dumps({**base, **changes})
+
+
+CASES = [
+    # (route, raw JSON body, field location, pydantic error type)
+    ("/predict_credit", body(HEALTHY, debt_ratio="0.5"), ["debt_ratio"], "float_type"),
+    ("/predict_credit", body(HEALTHY, debt_ratio=True), ["debt_ratio"], "float_type"),
+    ("/predict_credit", body(HEALTHY, debt_ratio=None), ["debt_ratio"], "float_type"),
+    ("/predict_credit", body(HEALTHY, current_ratio=[1.0]), ["current_ratio"], "float_type"),
+    ("/predict_credit", body(HEALTHY).replace("0.2", "NaN", 1), ["debt_ratio"], "finite_number"),
+    (
+        "/predict_credit",
+        body(HEALTHY).replace("0.2", "Infinity", 1),
+        ["debt_ratio"],
+        "finite_number",
+    ),
+    (
+        "/predict_credit",
+        body(HEALTHY).replace("0.2", "-Infinity", 1),
+        ["debt_ratio"],
+        "finite_number",
+    ),
+    ("/predict_credit", body(HEALTHY).replace("0.2", "1e400", 1), ["debt_ratio"], "finite_number"),
+    ("/predict_credit", body(HEALTHY, debt_ratio=-0.1), ["debt_ratio"], "greater_than_equal"),
+    (
+        "/predict_credit",
+        body(HEALTHY, interest_coverage=1e7),
+        ["interest_coverage"],
+        "less_than_equal",
+    ),
+    (
+        "/predict_credit",
+        json.dumps({k: v for k, v in HEALTHY.items() if k != "return_on_assets"}),
+        ["return_on_assets"],
+        "missing",
+    ),
+    ("/predict_credit", body(HEALTHY, debt_ratoi=0.3), ["debt_ratoi"], "extra_forbidden"),
+    ("/predict_credit", '{"debt_ratio": 0.2,', [], "json_invalid"),
+    ("/predict_credit", "[1, 2, 3, 4, 5]", [], "model_type"),
+    ("/predict_credit_batch", json.dumps({"items": []}), ["items"], "too_short"),
+    ("/predict_credit_batch", json.dumps({"items": [HEALTHY] * 1001}), ["items"], "too_long"),
+    (
+        "/predict_credit_batch",
+        json.dumps({"items": [HEALTHY, HEALTHY, {**HEALTHY, "debt_ratio": "x"}]}),
+        ["items", 2, "debt_ratio"],
+        "float_type",
+    ),
+    ("/predict_credit_batch", json.dumps({"items": HEALTHY}), ["items"], "list_type"),
+    ("/predict_credit_batch", json.dumps([HEALTHY]), [], "model_type"),
+    ("/classify_iris", body(SETOSA, petal_width=-1), ["petal_width"], "greater_than_equal"),
+    ("/classify_iris", body(SETOSA, sepal_length="long"), ["sepal_length"], "float_type"),
+    ("/classify_iris", json.dumps({}), ["sepal_length"], "missing"),
+]
+
+
+@pytest.mark.parametrize(("route", "content", "loc", "error_type"), CASES)
+def test_bad_json_is_a_400_naming_field_and_problem(
+    http: httpx.Client, route: str, content: str, loc: list, error_type: str
+) -> None:
+    response = http.post(route, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    errors = response.json()["detail"]
+    assert {"loc": loc, "type": error_type} in [
+        {"loc": e["loc"], "type": e["type"]} for e in errors
+    ], errors
+    assert all(e["msg"] for e in errors)
+
+
+def test_every_missing_field_is_named(http: httpx.Client) -> None:
+    response = http.post("/predict_credit", json={})
+    assert response.status_code == 400
+    assert sorted(e["loc"][0] for e in response.json()["detail"]) == sorted(HEALTHY)
+
+
+def test_python_client_raises_invalid_argument_with_the_details(server: Server) -> None:
+    with (
+        bentoml.SyncHTTPClient(server.url) as client,
+        pytest.raises(bentoml.exceptions.InvalidArgument) as raised,
+    ):
+        client.predict_credit(**{**HEALTHY, "operating_margin": "high"})
+    assert raised.value.error_code == 400
+    assert "operating_margin" in str(raised.value)
+
+
+def test_no_bad_input_reached_a_500(http: httpx.Client, server: Server) -> None:
+    for route, content, _, _ in CASES:
+        http.post(route, content=content, headers={"content-type": "application/json"})
+    assert "status=500" not in server.log_text()
+    assert http.post("/predict_credit", json=HEALTHY).status_code == 200
