@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: serve test lint models venv clean
+.PHONY: serve test lint models bento venv clean
 
 # The venv is (re)built when it is missing or a requirements file changed.
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -23,6 +23,10 @@ models: venv
 ## Serve the bundle on http://localhost:$(PORT).
 serve: models
 	$(BIN)/bentoml serve service:ModelBundle --port $(PORT)
+
+## Build the Bento (code, pinned requirements, the models each runner serves).
+bento: models
+	$(BIN)/bentoml build
 
 lint: venv
 	$(BIN)/ruff check .

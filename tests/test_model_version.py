@@ -1,0 +1,51 @@
+"""Which model version a runner serves is configurable: ``$<NAME>_MODEL``, default ``:latest``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+from models.credit import CREDIT
+from runners.config import configured_tag
+from scripts.datasets import credit_sample
+from scripts.tabular_training import TrainingConfig, train_tabular
+from tests.conftest import ROOT
+
+RUNNER_DESCRIBE = """
+import json
+import numpy as np
+from runners.credit import CreditRunner
+runner = CreditRunner()
+probabilities = runner.predict_proba(np.zeros((2, 5), np.float32))
+print(json.dumps({"tag": runner.describe()["tag"], "shape": list(probabilities.shape)}))
+"""
+
+
+def test_default_is_latest(monkeypatch) -> None:
+    monkeypatch.delenv("CREDIT_HEALTH_MODEL", raising=False)
+    assert configured_tag("credit_health") == "credit_health:latest"
+    monkeypatch.setenv("CREDIT_HEALTH_MODEL", "credit_health:abc")
+    assert configured_tag("credit_health") == "credit_health:abc"
+
+
+def test_runner_serves_the_pinned_version() -> None:
+    task = dataclasses.replace(CREDIT, name="credit_pinned_test")
+    frame = credit_sample(rows=300)
+    pinned = train_tabular(task, frame, TrainingConfig(epochs=1), "test")
+    newer = train_tabular(task, frame, TrainingConfig(epochs=1, seed=1), "test")
+    assert pinned != newer
+
+    env = {**os.environ, "CREDIT_HEALTH_MODEL": pinned}
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER_DESCRIBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer == {"tag": pinned, "shape": [2, 2]}
