@@ -64,6 +64,73 @@ class IrisPrediction(Prediction):
     species: Literal["setosa", "versicolor", "virginica"]
 
 
+UserId = Annotated[int, Field(strict=True, ge=0, le=2**53, description="The user's id.")]
+Isbn = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=20,
+        pattern=r"^[!-~]+$",
+        description="ISBN as a string: leading zeros and a trailing X are significant.",
+        examples=["0002005018"],
+    ),
+]
+
+
+class BookPair(Request):
+    user_id: UserId
+    isbn: Isbn
+
+
+class BookPairs(Request):
+    items: list[BookPair] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class RecommendationRequest(Request):
+    user_id: UserId
+    k: int = Field(10, strict=True, ge=1, le=100, description="How many books.")
+
+
+class BookInfo(BaseModel):
+    isbn: str
+    title: str | None
+    author: str | None
+    year: int | None
+    publisher: str | None
+    image_url: str | None
+    summary: str | None
+
+
+class BookRating(BaseModel):
+    user_id: int
+    isbn: str
+    rating: float = Field(description="Predicted rating, 1 to 10.")
+    cold_start: bool = Field(description="True when the model does not know the user or book.")
+    reason: Literal["unknown_user", "unknown_book", "unknown_user_and_book"] | None
+    book: BookInfo | None
+    model: str
+
+
+class BookRatings(BaseModel):
+    predictions: list[BookRating]
+
+
+class RecommendedBook(BaseModel):
+    isbn: str
+    title: str | None
+    author: str | None
+    image_url: str | None
+    predicted_rating: float
+
+
+class Recommendations(BaseModel):
+    user_id: int
+    cold_start: bool
+    books: list[RecommendedBook]
+    model: str
+
+
 class ServedModel(BaseModel):
     tag: str
     created: str

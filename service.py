@@ -12,15 +12,22 @@ import numpy as np
 from models.credit import CREDIT
 from models.iris import IRIS
 from models.task import TabularTask
+from runners.books import BooksRunner
 from runners.credit import CreditRunner
 from runners.iris import IrisRunner
 from schemas import (
+    BookPair,
+    BookPairs,
+    BookRating,
+    BookRatings,
     CreditBatch,
     CreditBatchPrediction,
     CreditFeatures,
     CreditPrediction,
     IrisMeasurements,
     IrisPrediction,
+    RecommendationRequest,
+    Recommendations,
     ServedModels,
 )
 
@@ -51,6 +58,7 @@ def labelled(probabilities: np.ndarray, task: TabularTask, tag: str) -> list[dic
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)
     iris = bentoml.depends(IrisRunner)
+    books = bentoml.depends(BooksRunner)
 
     def __init__(self) -> None:
         self._tags: dict[str, str] = {}
@@ -59,15 +67,21 @@ class ModelBundle:
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
     ) -> list[dict[str, Any]]:
         probabilities, tag = await asyncio.gather(
-            runner.to_async.predict_proba(feature_matrix(rows, task)), self._tag(runner, task)
+            runner.to_async.predict_proba(feature_matrix(rows, task)), self._tag(runner, task.name)
         )
         return labelled(probabilities, task, tag)
 
-    async def _tag(self, runner: Any, task: TabularTask) -> str:
-        """The tag the runner serves, asked once: a runner's model is fixed for its lifetime."""
-        if task.name not in self._tags:
-            self._tags[task.name] = (await runner.to_async.describe())["tag"]
-        return self._tags[task.name]
+    async def _tag(self, runner: Any, name: str) -> str:
+        """The tag a runner serves, asked once: a runner's model is fixed for its lifetime."""
+        if name not in self._tags:
+            self._tags[name] = (await runner.to_async.describe())["tag"]
+        return self._tags[name]
+
+    async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
+        ratings, tag = await asyncio.gather(
+            self.books.to_async.rate(pairs), self._tag(self.books, "books")
+        )
+        return [BookRating(**rating, model=tag) for rating in ratings]
 
     @bentoml.api(input_spec=CreditFeatures)
     async def predict_credit(self, **features: float) -> CreditPrediction:
@@ -89,10 +103,29 @@ class ModelBundle:
         [prediction] = await self._predict(self.iris, IRIS, [measurements])
         return IrisPrediction(species=prediction.pop("label"), **prediction)
 
+    @bentoml.api(input_spec=BookPair)
+    async def rate_book(self, user_id: int, isbn: str) -> BookRating:
+        """Predicted rating (1..10) of a book by a user; a cold start answers a fallback."""
+        [rating] = await self._rate([(user_id, isbn)])
+        return rating
+
+    @bentoml.api(input_spec=BookPairs)
+    async def rate_books(self, items: list[BookPair]) -> BookRatings:
+        """``rate_book`` for 1 to 1000 (user_id, isbn) pairs, answers in request order."""
+        return BookRatings(predictions=await self._rate([(i.user_id, i.isbn) for i in items]))
+
+    @bentoml.api(input_spec=RecommendationRequest)
+    async def recommend_books(self, user_id: int, k: int) -> Recommendations:
+        """The user's top-k books they have not rated; popular books for an unknown user."""
+        answer, tag = await asyncio.gather(
+            self.books.to_async.recommend(user_id=user_id, k=k), self._tag(self.books, "books")
+        )
+        return Recommendations(**answer, model=tag)
+
     @bentoml.api
     async def models(self) -> ServedModels:
         """Every served model: store tag, creation time, training metrics, training data hash."""
         described = await asyncio.gather(
-            self.credit.to_async.describe(), self.iris.to_async.describe()
+            *(runner.to_async.describe() for runner in (self.credit, self.iris, self.books))
         )
         return ServedModels(models=described)

@@ -14,7 +14,7 @@ Nothing in an artifact is unpickled as an arbitrary Python object when it is ser
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,8 +81,12 @@ def save_artifact(
     *,
     state_dict: Mapping[str, torch.Tensor] | None = None,
     torchscript: torch.jit.ScriptModule | None = None,
+    write_files: Callable[[Path], None] | None = None,
 ) -> str:
-    """Store exactly one of ``state_dict`` or ``torchscript`` with metadata; return the tag."""
+    """Store exactly one of ``state_dict`` or ``torchscript`` with metadata; return the tag.
+
+    ``write_files(directory)`` adds a model's own plain files (tables, index arrays).
+    """
     if (state_dict is None) == (torchscript is None):
         raise ValueError("pass exactly one of state_dict or torchscript")
     weights: Weights = "state_dict" if state_dict is not None else "torchscript"
@@ -95,10 +99,14 @@ def save_artifact(
             )
         else:
             torch.jit.save(torchscript, ref.path_of(TORCHSCRIPT_FILE))
+        if write_files is not None:
+            write_files(Path(ref.path))
     return str(ref.tag)
 
 
-def data_hash(frame: pd.DataFrame) -> str:
-    """A stable fingerprint of a training table: sha256 of its CSV form."""
-    digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-    return f"sha256:{digest}"
+def data_hash(*frames: pd.DataFrame) -> str:
+    """A stable fingerprint of training tables: sha256 of their CSV forms, in order."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(frame.to_csv(index=False).encode())
+    return f"sha256:{digest.hexdigest()}"

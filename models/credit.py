@@ -1,9 +1,10 @@
 """Company credit health: five financial ratios -> 0 healthy, 1 unhealthy."""
 
+from models.names import CREDIT_HEALTH
 from models.task import TabularTask
 
 CREDIT = TabularTask(
-    name="credit_health",
+    name=CREDIT_HEALTH,
     features=(
         "debt_ratio",
         "current_ratio",

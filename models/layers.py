@@ -48,3 +48,55 @@ class MLP(nn.Sequential):
             if key.endswith(".weight")
         )
         return tuple(tensor.shape[0] for _, tensor in weights[:-1])
+
+
+def field_offsets(field_dims: Sequence[int]) -> torch.Tensor:
+    """Where each field's rows start in the shared embedding tables: 0, cumsum(dims)[:-1]."""
+    dims = torch.tensor([0, *field_dims[:-1]], dtype=torch.long)
+    return torch.cumsum(dims, dim=0)
+
+
+class FeaturesLinear(nn.Module):
+    """Per-feature weights summed over fields, plus a bias (pytorch-fm's ``FeaturesLinear``)."""
+
+    offsets: torch.Tensor
+
+    def __init__(self, field_dims: Sequence[int]) -> None:
+        super().__init__()
+        self.fc = nn.Embedding(sum(field_dims), 1)
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.register_buffer("offsets", field_offsets(field_dims), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-field indices, long [B, F] -> [B, 1]."""
+        return self.fc(x + self.offsets).sum(dim=1) + self.bias
+
+
+class FieldAwareInteraction(nn.Module):
+    """Sum over field pairs i < j of <v(x_i, field j), v(x_j, field i)>.
+
+    One embedding table per *target* field, as pytorch-fm's ``FieldAwareFactorizationMachine``
+    (parameters ``embeddings.{f}.weight``), computed for all pairs at once.
+    """
+
+    offsets: torch.Tensor
+    upper: torch.Tensor
+
+    def __init__(self, field_dims: Sequence[int], embed_dim: int) -> None:
+        super().__init__()
+        fields = len(field_dims)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(sum(field_dims), embed_dim) for _ in range(fields)
+        )
+        for embedding in self.embeddings:
+            nn.init.xavier_uniform_(embedding.weight)
+        self.register_buffer("offsets", field_offsets(field_dims), persistent=False)
+        self.register_buffer("upper", torch.ones(fields, fields).triu(1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-field indices, long [B, F] -> [B, 1]."""
+        rows = x + self.offsets
+        # v[b, i, j] = embedding of feature x_i as seen by field j: [B, F, F, E]
+        v = torch.stack([embedding(rows) for embedding in self.embeddings], dim=2)
+        pairs = (v * v.transpose(1, 2)).sum(dim=-1)  # <v[b,i,j], v[b,j,i]>: [B, F, F]
+        return (pairs * self.upper).sum(dim=(1, 2)).unsqueeze(1)

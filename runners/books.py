@@ -1,0 +1,44 @@
+"""Runner for the book-rating FFM: batched pair ratings and top-k recommendations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+
+from models.names import BOOK_RATING
+from runners.config import RUNNER_SERVICE_CONFIG, TORCH_THREADS, configured_tag
+
+# Pairs per forward pass; a rate_books request of up to 1,000 pairs is split by the batcher.
+MAX_BATCH_PAIRS = 1000
+MAX_LATENCY_MS = 1000
+
+
+@bentoml.service(**RUNNER_SERVICE_CONFIG)
+class BooksRunner:
+    model = bentoml.models.BentoModel(configured_tag(BOOK_RATING))
+
+    def __init__(self) -> None:
+        import torch  # not at module level: the front service imports this module
+
+        from models.artifact import Artifact
+        from models.book_rating import BookRatingModel
+
+        torch.set_num_threads(TORCH_THREADS)
+        self.artifact = Artifact.from_store(self.model)
+        self.books = BookRatingModel.load(self.artifact)
+        self.books.rate([(0, "")])  # warm-up
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_PAIRS, max_latency_ms=MAX_LATENCY_MS)
+    def rate(self, pairs: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        """Rating (1..10), cold-start flag and reason, and book details per (user_id, isbn)."""
+        return self.books.rate(pairs)
+
+    @bentoml.api
+    def recommend(self, user_id: int, k: int) -> dict[str, Any]:
+        """The user's top-k unrated books (popular ones for an unknown user)."""
+        return self.books.recommend(user_id, k)
+
+    @bentoml.api
+    def describe(self) -> dict[str, Any]:
+        return self.artifact.summary()
