@@ -91,6 +91,14 @@ def generate(size: Size, seed: int = 0) -> dict[str, pd.DataFrame]:
         }
     )
 
+    silent = pd.DataFrame(  # in users.csv, never in a rating
+        {
+            "user_id": np.arange(300000, 300000 + max(1, size.users // 50)),
+            "location": "nowhere, n/a, n/a",
+            "age": 40.0,
+        }
+    )
+
     authors = [f"Author {i}" for i in range(max(5, size.books // 6))]
     publishers = [f"Publisher {i}" for i in range(max(5, size.books // 40))]
     isbns = list(dict.fromkeys(isbn(rng) for _ in range(size.books * 2)))[: size.books]
@@ -154,7 +162,7 @@ def generate(size: Size, seed: int = 0) -> dict[str, pd.DataFrame]:
     train, test = ratings[~test_mask], ratings[test_mask].assign(rating=0)
     # a few users exist only in users.csv, a few books only in books.csv: nobody rated them
     return {
-        "users": users,
+        "users": pd.concat([users, silent], ignore_index=True),
         "books": books,
         "train_ratings": train.reset_index(drop=True),
         "test_ratings": test.reset_index(drop=True),
