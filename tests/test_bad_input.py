@@ -65,6 +65,41 @@ CASES = [
     ("/classify_iris", body(SETOSA, petal_width=-1), ["petal_width"], "greater_than_equal"),
     ("/classify_iris", body(SETOSA, sepal_length="long"), ["sepal_length"], "float_type"),
     ("/classify_iris", json.dumps({}), ["sepal_length"], "missing"),
+    ("/rate_book", json.dumps({"user_id": 1, "isbn": ""}), ["isbn"], "string_too_short"),
+    ("/rate_book", json.dumps({"user_id": 1, "isbn": "0" * 21}), ["isbn"], "string_too_long"),
+    ("/rate_book", json.dumps({"user_id": 1, "isbn": "x" * 100_000}), ["isbn"], "string_too_long"),
+    (
+        "/rate_book",
+        json.dumps({"user_id": 1, "isbn": "03451é"}),
+        ["isbn"],
+        "string_pattern_mismatch",
+    ),
+    (
+        "/rate_book",
+        json.dumps({"user_id": 1, "isbn": "0345 1"}),
+        ["isbn"],
+        "string_pattern_mismatch",
+    ),
+    ("/rate_book", json.dumps({"user_id": 1, "isbn": 345104}), ["isbn"], "string_type"),
+    ("/rate_book", json.dumps({"user_id": "12", "isbn": "0345"}), ["user_id"], "int_type"),
+    ("/rate_book", json.dumps({"user_id": 1.5, "isbn": "0345"}), ["user_id"], "int_type"),
+    ("/rate_book", json.dumps({"user_id": -1, "isbn": "0345"}), ["user_id"], "greater_than_equal"),
+    (
+        "/rate_book",
+        json.dumps({"user_id": 1, "isbn": "0345", "title": "x"}),
+        ["title"],
+        "extra_forbidden",
+    ),
+    ("/rate_books", json.dumps({"items": []}), ["items"], "too_short"),
+    (
+        "/rate_books",
+        json.dumps({"items": [{"user_id": 1, "isbn": "1"}] * 1001}),
+        ["items"],
+        "too_long",
+    ),
+    ("/recommend_books", json.dumps({"user_id": 1, "k": 0}), ["k"], "greater_than_equal"),
+    ("/recommend_books", json.dumps({"user_id": 1, "k": 101}), ["k"], "less_than_equal"),
+    ("/recommend_books", json.dumps({"k": 5}), ["user_id"], "missing"),
 ]
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 
+from models.artifact import Artifact
+from models.books import BookFeaturizer
 from tests.conftest import Server
 from tests.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = 40
 
-# (route, body, check on the answer)
+# (route, body, check on the answer); the books entries are added by book_mix()
 MIX = [
     ("/predict_credit", HEALTHY, lambda a: a["label"] == "healthy"),
     ("/predict_credit", UNHEALTHY, lambda a: a["label"] == "unhealthy"),
@@ -33,7 +36,18 @@ MIX = [
 ]
 
 
-async def run_load(url: str) -> Counter[str]:
+def book_mix(books_tag: str) -> list[tuple[str, dict, Callable[[dict], bool]]]:
+    """Requests for the book endpoints, with ids the served model knows."""
+    featurizer = BookFeaturizer.load(Artifact.load(books_tag).path)
+    user_id, isbn = int(featurizer.user_ids[0]), str(featurizer.isbns[0])
+    return [
+        ("/rate_book", {"user_id": user_id, "isbn": isbn}, lambda a: not a["cold_start"]),
+        ("/rate_book", {"user_id": 10**9, "isbn": isbn}, lambda a: a["reason"] == "unknown_user"),
+        ("/recommend_books", {"user_id": user_id, "k": 5}, lambda a: len(a["books"]) == 5),
+    ]
+
+
+async def run_load(url: str, mix: list) -> Counter[str]:
     """CLIENTS concurrent clients, each sending REQUESTS_PER_CLIENT requests back to back."""
     outcomes: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
@@ -41,7 +55,7 @@ async def run_load(url: str) -> Counter[str]:
 
         async def client(index: int) -> None:
             for i in range(REQUESTS_PER_CLIENT):
-                route, body, check = MIX[(index + i) % len(MIX)]
+                route, body, check = mix[(index + i) % len(mix)]
                 try:
                     response = await http.post(route, json=body)
                 except httpx.TransportError as error:
@@ -67,10 +81,13 @@ def batch_sizes(metrics: str, runner: str) -> tuple[float, float]:
     return values["sum"], values["count"]
 
 
-def test_every_request_under_concurrent_load_succeeds(server: Server, http: httpx.Client) -> None:
-    before = {r: batch_sizes(http.get("/metrics").text, r) for r in ("CreditRunner", "IrisRunner")}
+def test_every_request_under_concurrent_load_succeeds(
+    server: Server, http: httpx.Client, default_models: dict[str, str]
+) -> None:
+    runners = ("CreditRunner", "IrisRunner", "BooksRunner")
+    before = {r: batch_sizes(http.get("/metrics").text, r) for r in runners}
 
-    outcomes = asyncio.run(run_load(server.url))
+    outcomes = asyncio.run(run_load(server.url, MIX + book_mix(default_models["book_rating"])))
 
     assert outcomes == Counter(ok=CLIENTS * REQUESTS_PER_CLIENT)
     metrics = http.get("/metrics").text
