@@ -62,3 +62,9 @@ def test_default_models_learn_and_record_metrics_and_data_hash(
     assert np.isclose(
         sum(flowers.metadata["metrics"][k] for k in ("holdout_rows", "train_rows")), 150
     )
+
+
+def test_default_book_model_beats_both_baselines(default_models: dict[str, str]) -> None:
+    metrics = Artifact.load(default_models["book_rating"]).metadata["metrics"]
+    assert metrics["valid_rmse"] < metrics["bias_rmse"] < metrics["global_mean_rmse"]
+    assert metrics["best_epoch"] <= metrics["epochs"]
