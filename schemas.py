@@ -134,7 +134,7 @@ class Recommendations(BaseModel):
 class ServedModel(BaseModel):
     tag: str
     created: str
-    weights: Literal["state_dict", "torchscript"]
+    weights: Literal["state_dict", "torchscript", "exported"]
     metrics: dict[str, Any]
     data_hash: str | None
 

@@ -27,8 +27,9 @@ import torch
 FORMAT_VERSION = 1
 STATE_DICT_FILE = "state_dict.pt"
 TORCHSCRIPT_FILE = "program.ts"
+EXPORTED_FILE = "program.pt2"
 
-Weights = Literal["state_dict", "torchscript"]
+Weights = Literal["state_dict", "torchscript", "exported"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,18 @@ class Artifact:
     def torchscript(self) -> torch.jit.ScriptModule:
         return torch.jit.load(self.path / TORCHSCRIPT_FILE, map_location="cpu")
 
+    def exported(self) -> torch.nn.Module:
+        """A ``torch.export`` program, as a callable module."""
+        return torch.export.load(self.path / EXPORTED_FILE).module()
+
+    def network(self) -> torch.nn.Module:
+        """The stored program (TorchScript or torch.export); a state_dict needs its class."""
+        if self.weights == "torchscript":
+            return self.torchscript()
+        if self.weights == "exported":
+            return self.exported()
+        raise ValueError(f"{self.tag} stores a state_dict: build its module and load it")
+
     def summary(self) -> dict[str, Any]:
         """What the ``models`` endpoint reports about this artifact."""
         return {
@@ -81,15 +94,19 @@ def save_artifact(
     *,
     state_dict: Mapping[str, torch.Tensor] | None = None,
     torchscript: torch.jit.ScriptModule | None = None,
+    exported: torch.export.ExportedProgram | None = None,
     write_files: Callable[[Path], None] | None = None,
 ) -> str:
-    """Store exactly one of ``state_dict`` or ``torchscript`` with metadata; return the tag.
+    """Store exactly one of ``state_dict``, ``torchscript`` or ``exported`` with metadata;
+    return the tag.
 
     ``write_files(directory)`` adds a model's own plain files (tables, index arrays).
     """
-    if (state_dict is None) == (torchscript is None):
-        raise ValueError("pass exactly one of state_dict or torchscript")
-    weights: Weights = "state_dict" if state_dict is not None else "torchscript"
+    given = {"state_dict": state_dict, "torchscript": torchscript, "exported": exported}
+    kinds = [kind for kind, value in given.items() if value is not None]
+    if len(kinds) != 1:
+        raise ValueError("pass exactly one of state_dict, torchscript or exported")
+    weights: Weights = kinds[0]  # type: ignore[assignment]
     full = {"format_version": FORMAT_VERSION, "weights": weights, **metadata}
     with bentoml.models.create(name, metadata=full, labels={"weights": weights}) as ref:
         if state_dict is not None:
@@ -97,8 +114,10 @@ def save_artifact(
                 {key: tensor.detach().cpu().contiguous() for key, tensor in state_dict.items()},
                 ref.path_of(STATE_DICT_FILE),
             )
-        else:
+        elif torchscript is not None:
             torch.jit.save(torchscript, ref.path_of(TORCHSCRIPT_FILE))
+        else:
+            torch.export.save(exported, ref.path_of(EXPORTED_FILE))
         if write_files is not None:
             write_files(Path(ref.path))
     return str(ref.tag)

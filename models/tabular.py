@@ -123,8 +123,8 @@ def load_classifier(artifact: Artifact, task: TabularTask) -> TabularClassifier:
     meta = artifact.metadata
     if tuple(meta["features"]) != task.features or tuple(meta["labels"]) != task.labels:
         raise ValueError(f"{artifact.tag} is not a model for {task.name}: other features/labels")
-    if artifact.weights == "torchscript":
-        network: nn.Module = artifact.torchscript()
+    if artifact.weights != "state_dict":
+        network: nn.Module = artifact.network()
     else:
         network = build_network(task, meta["hidden"])
         network.load_state_dict(artifact.state_dict())

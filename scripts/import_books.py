@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
 from models.artifact import data_hash
 from models.book_rating import BookRatingModel
@@ -27,22 +25,7 @@ from models.books import BookCatalogue, BookFeaturizer, Layout
 from models.ffm import FieldAwareFactorizationMachine, Output
 from models.names import BOOK_RATING
 from scripts.book_data import BookData, load_book_crossing, load_boostcamp
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A bare state_dict, or one wrapped as ``{'state': ...}`` / ``{'state_dict': ...}``."""
-    try:
-        checkpoint: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is not a state_dict checkpoint: {error}") from None
-    for key in ("state", "state_dict", "model"):
-        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-    if not isinstance(checkpoint, dict) or not all(
-        isinstance(v, torch.Tensor) for v in checkpoint.values()
-    ):
-        raise ValueError(f"{path} holds no state_dict of tensors")
-    return {key.removeprefix("module."): value for key, value in checkpoint.items()}
+from scripts.checkpoints import read_checkpoint
 
 
 def load_data(directory: Path) -> BookData:
@@ -66,9 +49,10 @@ def import_checkpoint(
     featurizer = BookFeaturizer.fit(
         data.users, data.books, data.train, data.test, data.submission, layout
     )
-    model = FieldAwareFactorizationMachine.from_state_dict(
-        read_state_dict(checkpoint), featurizer.field_dims
-    )
+    state = read_checkpoint(checkpoint).state_dict
+    if state is None:
+        raise ValueError(f"{checkpoint} is a program archive; an FFM import takes a state_dict")
+    model = FieldAwareFactorizationMachine.from_state_dict(state, featurizer.field_dims)
     books = BookRatingModel(
         model, featurizer, BookCatalogue.fit(data.books, data.train, featurizer), output
     )

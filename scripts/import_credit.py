@@ -20,25 +20,21 @@ import joblib
 import torch
 from torch import nn
 
-from models.artifact import save_artifact
 from models.credit import CREDIT
 from models.layers import MLP
 from models.tabular import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
 from models.task import TabularTask
+from scripts.checkpoints import Checkpoint, check_logits, read_checkpoint, save_imported
 
 
-def read_network(path: Path, task: TabularTask) -> tuple[nn.Module, tuple[int, ...] | None]:
-    """Load a TorchScript program or a state_dict of our MLP; ``hidden`` is None for TorchScript."""
-    try:
-        return torch.jit.load(path, map_location="cpu").eval(), None
-    except RuntimeError:
-        pass  # not a TorchScript archive: try a state_dict
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is neither TorchScript nor a state_dict: {error}") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict", state.get("state")), dict):
-        state = state.get("state_dict", state.get("state"))
+def read_network(
+    path: Path, task: TabularTask
+) -> tuple[Checkpoint, nn.Module, tuple[int, ...] | None]:
+    """A program of any architecture, or a state_dict of our MLP (``hidden`` None for a program)."""
+    checkpoint = read_checkpoint(path)
+    if checkpoint.kind != "state_dict":
+        return checkpoint, checkpoint.module(), None
+    state = checkpoint.state_dict or {}
     try:
         hidden = MLP.hidden_widths(state)
         network = build_network(task, hidden)
@@ -49,27 +45,7 @@ def read_network(path: Path, task: TabularTask) -> tuple[nn.Module, tuple[int, .
             f"{path} is not a state_dict of our {task.name} network "
             f"(expected keys like {expected}): {error}"
         ) from None
-    return network.eval(), hidden
-
-
-def check_output(model: nn.Module, task: TabularTask) -> None:
-    """Run the model once on a probe batch; refuse a wrong output shape with a clear message."""
-    probe = torch.zeros(3, len(task.features))
-    with torch.inference_mode():
-        try:
-            output = model(probe)
-        except Exception as error:
-            raise ValueError(
-                f"the model failed on a float32 [3, {len(task.features)}] probe: {error}"
-            ) from None
-    expected = (3, len(task.labels))
-    if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ValueError(
-            f"the model must return logits of shape [N, {len(task.labels)}]; got {shape} for N=3"
-        )
-    if not torch.isfinite(output).all():
-        raise ValueError("the model returned NaN or infinity on the probe batch")
+    return checkpoint, network.eval(), hidden
 
 
 def import_model(
@@ -81,8 +57,9 @@ def import_model(
         raise ValueError(
             f"the scaler has {len(scaler.scale)} features; {task.name} needs {len(task.features)}"
         )
-    network, hidden = read_network(model_path, task)
-    check_output(TabularClassifier(scaler.module(), network), task)
+    checkpoint, network, hidden = read_network(model_path, task)
+    probe = torch.zeros(3, len(task.features))
+    check_logits(TabularClassifier(scaler.module(), network), probe, len(task.labels))
     checkpoint_hash = hashlib.sha256(model_path.read_bytes()).hexdigest()
     metadata = tabular_metadata(
         task,
@@ -92,16 +69,14 @@ def import_model(
         data_hash=None,
         source=f"imported {model_path.name} (sha256:{checkpoint_hash}), scaler {scaler_path.name}",
     )
-    name = name or task.name
-    if hidden is None:
-        assert isinstance(network, torch.jit.ScriptModule)
-        return save_artifact(name, metadata, torchscript=network)
-    return save_artifact(name, metadata, state_dict=network.state_dict())
+    return save_imported(name or task.name, metadata, checkpoint, network)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="TorchScript file or state_dict")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="TorchScript, torch.export program or state_dict"
+    )
     parser.add_argument("--scaler", type=Path, required=True, help="joblib file of a MinMaxScaler")
     parser.add_argument("--name", default=CREDIT.name, help="store name (default: %(default)s)")
     args = parser.parse_args()

@@ -227,7 +227,7 @@ def test_import_command_exits_2_on_a_bad_checkpoint(sample_dir: Path, tmp_path: 
         check=False,
     )
     assert result.returncode == 2
-    assert "is not a state_dict checkpoint" in result.stderr
+    assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr
 
 
 def test_recommendations_equal_a_brute_force_forward(sample_dir: Path) -> None:

@@ -147,4 +147,4 @@ def test_command_line_reports_a_bad_file_and_exits_2(
         check=False,
     )
     assert result.returncode == 2
-    assert "is neither TorchScript nor a state_dict" in result.stderr
+    assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr
