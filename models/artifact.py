@@ -123,9 +123,9 @@ def save_artifact(
     return str(ref.tag)
 
 
-def data_hash(*frames: pd.DataFrame) -> str:
-    """A stable fingerprint of training tables: sha256 of their CSV forms, in order."""
+def data_hash(*parts: pd.DataFrame | bytes) -> str:
+    """A stable fingerprint of training data: sha256 of tables (as CSV) and raw bytes, in order."""
     digest = hashlib.sha256()
-    for frame in frames:
-        digest.update(frame.to_csv(index=False).encode())
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else part.to_csv(index=False).encode())
     return f"sha256:{digest.hexdigest()}"

@@ -1,77 +1,21 @@
-"""Mask / gender / age face classifier (18 classes) and its image preprocessing.
+"""The mask / gender / age classifier: the baseline's network, normalisation and artifact.
 
-Classes follow the competition: ``class = mask * 6 + gender * 3 + age`` with mask 0 wear,
-1 incorrect, 2 not worn; gender 0 male, 1 female; age 0 under 30, 1 30 to 59, 2 60 and
-over. Preprocessing is the baseline's (torchvision ``Resize`` on a PIL image, ``ToTensor``,
-``Normalize``) done with Pillow and numpy, in two steps so they can run in different
-processes: :func:`resize` (decoded image -> uint8 [H, W, 3]) and :func:`normalise`
-(uint8 batch -> float tensor [N, 3, H, W]). The constants live in the artifact's metadata.
+Labels, class ids and resizing are in :mod:`models.faces` (torch-free).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
-from PIL import Image
 from torch import nn
 
+from models.artifact import Artifact
+from models.faces import AGE, GENDER, MASK, NUM_CLASSES, Preprocessing, resize
 from models.images import load_rgb
-
-MASK = ("wear", "incorrect", "not_worn")
-GENDER = ("male", "female")
-AGE = ("<30", "30-59", ">=60")
-NUM_CLASSES = len(MASK) * len(GENDER) * len(AGE)
-
-
-def class_parts(class_id: int) -> tuple[str, str, str]:
-    """``class_id`` -> (mask, gender, age) labels."""
-    return MASK[class_id // 6], GENDER[class_id // 3 % 2], AGE[class_id % 3]
-
-
-def marginals(probabilities: np.ndarray) -> dict[str, dict[str, float]]:
-    """Per-attribute probabilities from the 18 class probabilities of one image."""
-    grid = probabilities.reshape(len(MASK), len(GENDER), len(AGE))
-    return {
-        "mask": dict(zip(MASK, grid.sum(axis=(1, 2)).tolist(), strict=True)),
-        "gender": dict(zip(GENDER, grid.sum(axis=(0, 2)).tolist(), strict=True)),
-        "age": dict(zip(AGE, grid.sum(axis=(0, 1)).tolist(), strict=True)),
-    }
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Input size and normalisation of a mask model (the baseline's values by default)."""
-
-    height: int = 128
-    width: int = 96
-    mean: tuple[float, float, float] = (0.548, 0.504, 0.479)
-    std: tuple[float, float, float] = (0.237, 0.247, 0.246)
-    interpolation: str = "bilinear"
-
-    def to_metadata(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_metadata(cls, data: dict[str, Any]) -> Preprocessing:
-        return cls(
-            int(data["height"]),
-            int(data["width"]),
-            tuple(map(float, data["mean"])),  # type: ignore[arg-type]
-            tuple(map(float, data["std"])),  # type: ignore[arg-type]
-            str(data["interpolation"]),
-        )
-
-
-def resize(image: Image.Image, prep: Preprocessing) -> np.ndarray:
-    """RGB image -> uint8 [H, W, 3] with PIL's own bilinear resize (as torchvision on PIL)."""
-    if prep.interpolation != "bilinear":
-        raise ValueError(f"unsupported interpolation {prep.interpolation!r}")
-    resized = image.resize((prep.width, prep.height), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
+from models.names import MASK_CLASSIFIER
 
 
 def normalise(images: np.ndarray, prep: Preprocessing) -> torch.Tensor:
@@ -106,3 +50,30 @@ class MaskBaseModel(nn.Module):
         x = self.dropout1(F.max_pool2d(F.relu(self.conv2(x)), 2))
         x = self.dropout2(F.max_pool2d(F.relu(self.conv3(x)), 2))
         return self.fc(self.avgpool(x).flatten(1))
+
+
+def mask_metadata(
+    prep: Preprocessing, *, metrics: dict[str, Any], data_hash: str | None, source: str
+) -> dict[str, Any]:
+    """Metadata of a mask artifact (unknown values left out: BentoML metadata holds no nulls)."""
+    metadata = {
+        "task": MASK_CLASSIFIER,
+        "labels": {"mask": list(MASK), "gender": list(GENDER), "age": list(AGE)},
+        "num_classes": NUM_CLASSES,
+        "preprocessing": prep.to_metadata(),
+        "metrics": metrics,
+        "data_hash": data_hash,
+        "source": source,
+    }
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+def load_network(artifact: Artifact) -> tuple[nn.Module, Preprocessing]:
+    """The stored network in eval mode, and the preprocessing it expects."""
+    prep = Preprocessing.from_metadata(artifact.metadata["preprocessing"])
+    if artifact.weights == "state_dict":
+        network: nn.Module = MaskBaseModel()
+        network.load_state_dict(artifact.state_dict())
+    else:
+        network = artifact.network()
+    return network.eval(), prep

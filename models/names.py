@@ -3,3 +3,4 @@
 CREDIT_HEALTH = "credit_health"
 IRIS = "iris"
 BOOK_RATING = "book_rating"
+MASK_CLASSIFIER = "mask_classifier"

@@ -12,13 +12,14 @@ import bentoml
 
 from models.credit import CREDIT
 from models.iris import IRIS
-from models.names import BOOK_RATING
-from scripts import train_books, train_credit, train_iris
+from models.names import BOOK_RATING, MASK_CLASSIFIER
+from scripts import train_books, train_credit, train_iris, train_mask
 
 DEFAULTS: dict[str, Callable[[], str]] = {
     CREDIT.name: train_credit.train,
     IRIS.name: train_iris.train,
     BOOK_RATING: train_books.train,
+    MASK_CLASSIFIER: train_mask.train,
 }
 
 
