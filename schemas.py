@@ -131,6 +131,28 @@ class Recommendations(BaseModel):
     model: str
 
 
+MAX_IMAGES = 32
+
+
+class MaskPrediction(BaseModel):
+    class_id: int = Field(ge=0, le=17, description="mask * 6 + gender * 3 + age")
+    mask: Literal["wear", "incorrect", "not_worn"]
+    gender: Literal["male", "female"]
+    age: Literal["<30", "30-59", ">=60"]
+    confidence: float = Field(description="Probability of class_id.")
+    probabilities: list[float] = Field(
+        min_length=18, max_length=18, description="All 18 classes, in class_id order."
+    )
+    marginals: dict[str, dict[str, float]] = Field(
+        description="Per attribute (mask, gender, age): each label's probability."
+    )
+    model: str
+
+
+class MaskPredictions(BaseModel):
+    predictions: list[MaskPrediction]
+
+
 class ServedModel(BaseModel):
     tag: str
     created: str

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+from pydantic import Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from guards import MAX_IMAGE_PIXELS, BodySizeLimit, UploadGuard
 from models.credit import CREDIT
+from models.faces import Preprocessing, class_parts, marginals, resize
+from models.images import InvalidImageError, load_rgb
 from models.iris import IRIS
+from models.names import BOOK_RATING, MASK_CLASSIFIER
 from models.task import TabularTask
 from runners.books import BooksRunner
 from runners.credit import CreditRunner
 from runners.iris import IrisRunner
+from runners.mask import MaskRunner
 from schemas import (
+    MAX_IMAGES,
     BookPair,
     BookPairs,
     BookRating,
@@ -26,6 +35,8 @@ from schemas import (
     CreditPrediction,
     IrisMeasurements,
     IrisPrediction,
+    MaskPrediction,
+    MaskPredictions,
     RecommendationRequest,
     Recommendations,
     ServedModels,
@@ -54,14 +65,50 @@ def labelled(probabilities: np.ndarray, task: TabularTask, tag: str) -> list[dic
     return predictions
 
 
+def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
+    """A 400 shaped like every other validation error: the field, the problem."""
+    error = PydanticCustomError("invalid_image", "{reason}", {"reason": reason})
+    return ValidationError.from_exception_data(
+        "image upload", [InitErrorDetails(type=error, loc=loc, input="<upload>")]
+    )
+
+
+def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) -> np.ndarray:
+    """Decode and resize uploaded files: uint8 [N, H, W, 3], or a 400 naming the bad one."""
+    images = []
+    for index, upload in enumerate(uploads):
+        try:
+            images.append(resize(load_rgb(upload.read_bytes(), MAX_IMAGE_PIXELS), prep))
+        except InvalidImageError as error:
+            loc = (field,) if field == "image" else (field, index)
+            raise invalid_upload(loc, str(error)) from None
+    return np.stack(images)
+
+
+def mask_prediction(probabilities: np.ndarray, tag: str) -> MaskPrediction:
+    class_id = int(probabilities.argmax())
+    mask, gender, age = class_parts(class_id)
+    return MaskPrediction(
+        class_id=class_id,
+        mask=mask,
+        gender=gender,
+        age=age,
+        confidence=float(probabilities[class_id]),
+        probabilities=probabilities.tolist(),
+        marginals=marginals(probabilities),
+        model=tag,
+    )
+
+
 @bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 60})
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)
     iris = bentoml.depends(IrisRunner)
     books = bentoml.depends(BooksRunner)
+    mask = bentoml.depends(MaskRunner)
 
     def __init__(self) -> None:
-        self._tags: dict[str, str] = {}
+        self._described: dict[str, dict[str, Any]] = {}
 
     async def _predict(
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
@@ -71,15 +118,25 @@ class ModelBundle:
         )
         return labelled(probabilities, task, tag)
 
+    async def _describe(self, runner: Any, name: str) -> dict[str, Any]:
+        """What a runner serves, asked once: a runner's model is fixed for its lifetime."""
+        if name not in self._described:
+            self._described[name] = await runner.to_async.describe()
+        return self._described[name]
+
     async def _tag(self, runner: Any, name: str) -> str:
-        """The tag a runner serves, asked once: a runner's model is fixed for its lifetime."""
-        if name not in self._tags:
-            self._tags[name] = (await runner.to_async.describe())["tag"]
-        return self._tags[name]
+        return (await self._describe(runner, name))["tag"]
+
+    async def _classify(self, uploads: Sequence[Path], field: str) -> list[MaskPrediction]:
+        served = await self._describe(self.mask, MASK_CLASSIFIER)
+        prep = Preprocessing.from_metadata(served["preprocessing"])
+        images = await asyncio.to_thread(resized_uploads, uploads, prep, field)
+        probabilities = await self.mask.to_async.classify(images)
+        return [mask_prediction(p, served["tag"]) for p in probabilities]
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         ratings, tag = await asyncio.gather(
-            self.books.to_async.rate(pairs), self._tag(self.books, "books")
+            self.books.to_async.rate(pairs), self._tag(self.books, BOOK_RATING)
         )
         return [BookRating(**rating, model=tag) for rating in ratings]
 
@@ -118,14 +175,38 @@ class ModelBundle:
     async def recommend_books(self, user_id: int, k: int) -> Recommendations:
         """The user's top-k books they have not rated; popular books for an unknown user."""
         answer, tag = await asyncio.gather(
-            self.books.to_async.recommend(user_id=user_id, k=k), self._tag(self.books, "books")
+            self.books.to_async.recommend(user_id=user_id, k=k), self._tag(self.books, BOOK_RATING)
         )
         return Recommendations(**answer, model=tag)
+
+    @bentoml.api
+    async def classify_mask(self, image: Path) -> MaskPrediction:
+        """Mask, gender and age from a face photo (multipart field ``image``: JPEG, PNG, WebP,
+        BMP)."""
+        [prediction] = await self._classify([image], "image")
+        return prediction
+
+    @bentoml.api
+    async def classify_masks(
+        self, images: Annotated[list[Path], Field(min_length=1, max_length=MAX_IMAGES)]
+    ) -> MaskPredictions:
+        """``classify_mask`` for 1 to 32 photos (repeated field ``images``), answers in order."""
+        return MaskPredictions(predictions=await self._classify(images, "images"))
 
     @bentoml.api
     async def models(self) -> ServedModels:
         """Every served model: store tag, creation time, training metrics, training data hash."""
         described = await asyncio.gather(
-            *(runner.to_async.describe() for runner in (self.credit, self.iris, self.books))
+            *(
+                runner.to_async.describe()
+                for runner in (self.credit, self.iris, self.books, self.mask)
+            )
         )
         return ServedModels(models=described)
+
+
+ModelBundle.add_asgi_middleware(BodySizeLimit)
+ModelBundle.add_asgi_middleware(
+    UploadGuard,
+    routes={api.route: set(api.input_spec.multipart_fields) for api in ModelBundle.apis.values()},
+)

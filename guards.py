@@ -1,0 +1,159 @@
+"""ASGI middlewares that guard the front service before BentoML parses a request.
+
+* :class:`BodySizeLimit`: 413 for a body over ``MAX_REQUEST_BYTES`` (default 10 MB),
+  declared in Content-Length or streamed.
+* :class:`UploadGuard`: each API route takes the content type it declares (415 otherwise:
+  JSON routes take ``application/json``, upload routes ``multipart/form-data``), and a
+  file field must carry a file. BentoML would otherwise download a text value of a file
+  field as a URL on the server's behalf (bentoml ``MultipartSerde.ensure_file``).
+
+``MAX_IMAGE_PIXELS`` (default 40 million) bounds decoded images (see models.images).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from bentoml.exceptions import BentoMLException
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from models.images import DEFAULT_MAX_PIXELS
+
+MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", 10 * 1024 * 1024))
+MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
+JSON, MULTIPART = b"application/json", b"multipart/form-data"
+
+Scope = dict[str, Any]
+
+
+async def send_json(send: Any, status: HTTPStatus, body: dict[str, Any]) -> None:
+    content = json.dumps(body).encode()
+    headers = [(b"content-type", JSON), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": int(status), "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    return next((v for k, v in scope.get("headers", []) if k.lower() == name), None)
+
+
+class RequestTooLargeError(BentoMLException):
+    """A streamed body ran past the limit while BentoML read it (BentoML answers 413)."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class BodySizeLimit:
+    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.error = f"request body larger than {max_bytes:,} bytes (MAX_REQUEST_BYTES)"
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await send_json(send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": self.error})
+        received = 0
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise RequestTooLargeError(self.error)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def file_field_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> list[str]:
+    """Names of parts in ``file_fields`` that are text values, not files."""
+    parts: list[tuple[str, bool]] = []
+    headers: dict[bytes, bytes] = {}
+    field = bytearray()
+    value = bytearray()
+
+    def on_header_end() -> None:
+        headers[bytes(field).lower()] = bytes(value)
+        field.clear()
+        value.clear()
+
+    def on_headers_finished() -> None:
+        _, options = parse_options_header(headers.get(b"content-disposition", b""))
+        parts.append((options.get(b"name", b"").decode(errors="replace"), b"filename" in options))
+        headers.clear()
+
+    callbacks = {
+        "on_header_field": lambda data, start, end: field.extend(data[start:end]),
+        "on_header_value": lambda data, start, end: value.extend(data[start:end]),
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+    }
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    parser.write(body)
+    parser.finalize()
+    return [name for name, is_file in parts if name in file_fields and not is_file]
+
+
+class UploadGuard:
+    """``routes``: API route -> its file fields (empty for a JSON route)."""
+
+    def __init__(self, app: Any, routes: Mapping[str, set[str]]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        file_fields = self.routes.get(scope.get("path", ""))
+        if scope["type"] != "http" or scope.get("method") != "POST" or file_fields is None:
+            return await self.app(scope, receive, send)
+        content_type, options = parse_options_header(header(scope, b"content-type") or JSON)
+        expected = MULTIPART if file_fields else JSON
+        if content_type != expected:
+            return await send_json(
+                send,
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                {
+                    "error": f"content type {content_type.decode()!r}: {scope['path']} takes "
+                    f"{expected.decode()}"
+                },
+            )
+        if not file_fields:
+            return await self.app(scope, receive, send)
+
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            text_fields = file_field_problems(body, options.get(b"boundary", b""), file_fields)
+        except Exception as error:
+            return await send_json(
+                send, HTTPStatus.BAD_REQUEST, {"error": f"malformed multipart body: {error}"}
+            )
+        if text_fields:
+            detail = [
+                {"type": "invalid_image", "loc": [name], "msg": "must be an uploaded file"}
+                for name in text_fields
+            ]
+            return await send_json(
+                send, HTTPStatus.BAD_REQUEST, {"error": "file fields hold text", "detail": detail}
+            )
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
