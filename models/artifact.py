@@ -70,9 +70,10 @@ class Artifact:
         return torch.export.load(self.path / EXPORTED_FILE).module()
 
     def network(self) -> torch.nn.Module:
-        """The stored program (TorchScript or torch.export); a state_dict needs its class."""
+        """The stored program (TorchScript or torch.export) in inference mode; a state_dict
+        needs its class. (An exported program is in eval mode already and refuses ``.eval()``.)"""
         if self.weights == "torchscript":
-            return self.torchscript()
+            return self.torchscript().eval()
         if self.weights == "exported":
             return self.exported()
         raise ValueError(f"{self.tag} stores a state_dict: build its module and load it")

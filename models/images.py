@@ -32,7 +32,7 @@ def load_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
             width, height = image.size
             if width * height > max_pixels:
                 raise InvalidImageError(
-                    f"image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted"
+                    f"image too large: {width}x{height} pixels, at most {max_pixels:,} accepted"
                 )
             image.load()
     except InvalidImageError:

@@ -71,9 +71,8 @@ def mask_metadata(
 def load_network(artifact: Artifact) -> tuple[nn.Module, Preprocessing]:
     """The stored network in eval mode, and the preprocessing it expects."""
     prep = Preprocessing.from_metadata(artifact.metadata["preprocessing"])
-    if artifact.weights == "state_dict":
-        network: nn.Module = MaskBaseModel()
-        network.load_state_dict(artifact.state_dict())
-    else:
-        network = artifact.network()
+    if artifact.weights != "state_dict":
+        return artifact.network(), prep
+    network = MaskBaseModel()
+    network.load_state_dict(artifact.state_dict())
     return network.eval(), prep

@@ -124,9 +124,13 @@ def load_classifier(artifact: Artifact, task: TabularTask) -> TabularClassifier:
     if tuple(meta["features"]) != task.features or tuple(meta["labels"]) != task.labels:
         raise ValueError(f"{artifact.tag} is not a model for {task.name}: other features/labels")
     if artifact.weights != "state_dict":
-        network: nn.Module = artifact.network()
+        network: nn.Module = artifact.network()  # in inference mode already
     else:
         network = build_network(task, meta["hidden"])
         network.load_state_dict(artifact.state_dict())
-    scaling = MinMaxScaler.from_metadata(meta["scaler"]).module()
-    return TabularClassifier(scaling, network).eval()
+        network.eval()
+    classifier = TabularClassifier(MinMaxScaler.from_metadata(meta["scaler"]).module(), network)
+    # Not classifier.eval(): a torch.export module refuses train()/eval(), and the network is
+    # in inference mode already (scaling behaves the same in both modes).
+    classifier.training = False
+    return classifier

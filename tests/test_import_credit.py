@@ -59,19 +59,25 @@ def served_probabilities(tag: str) -> np.ndarray:
     return load_classifier(Artifact.load(tag), CREDIT).predict_proba(inputs())
 
 
-def test_torchscript_and_joblib_scaler_give_the_original_probabilities(
-    tmp_path: Path, users_scaler: tuple[SklearnMinMaxScaler, Path]
+@pytest.mark.parametrize("kind", ["torchscript", "exported"])
+def test_programs_and_joblib_scaler_give_the_original_probabilities(
+    tmp_path: Path, users_scaler: tuple[SklearnMinMaxScaler, Path], kind: str
 ) -> None:
     scaler, scaler_path = users_scaler
     torch.manual_seed(1)
     model = UsersNet().eval()
-    path = tmp_path / "credit.ts"
-    torch.jit.save(torch.jit.script(model), path)
+    path = tmp_path / f"credit.{kind}"
+    if kind == "torchscript":
+        torch.jit.save(torch.jit.script(model), path)
+    else:
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        program = torch.export.export(model, (torch.zeros(2, 5),), dynamic_shapes=({0: batch},))
+        torch.export.save(program, path)
 
     tag = import_model(path, scaler_path, name=NAME)
 
     artifact = Artifact.load(tag)
-    assert artifact.weights == "torchscript"
+    assert artifact.weights == kind
     assert "hidden" not in artifact.metadata
     np.testing.assert_allclose(
         served_probabilities(tag), original_probabilities(model, scaler), atol=1e-6

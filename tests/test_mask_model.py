@@ -1,0 +1,186 @@
+"""Mask classifier: the baseline's preprocessing and checkpoints give the same probabilities."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from models.artifact import Artifact
+from models.faces import Preprocessing, resize
+from models.images import InvalidImageError, load_rgb
+from models.mask import MaskBaseModel, load_network, normalise, preprocess
+from scripts.import_mask import import_checkpoint
+from tests.conftest import ROOT
+from tests.images import decompression_bomb, encode, face, truncated_jpeg
+
+NAME = "mask_import_test"  # keeps the served mask_classifier:latest untouched
+BASELINE = Preprocessing()  # 128 x 96 and the baseline's mean/std
+
+
+def baseline_probabilities(model: nn.Module, path: Path, prep: Preprocessing) -> np.ndarray:
+    """The baseline's steps with plain Pillow, numpy and torch: open, RGB, PIL bilinear resize
+    to (height, width), to [0, 1], normalise, channels first, forward, softmax."""
+    image = Image.open(path).convert("RGB").resize((prep.width, prep.height), Image.BILINEAR)
+    x = np.asarray(image, np.float32) / 255.0
+    x = (x - np.array(prep.mean, np.float32)) / np.array(prep.std, np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0))
+    return torch.softmax(logits, dim=1).numpy()[0]
+
+
+def served_probabilities(tag: str, path: Path) -> np.ndarray:
+    """What the service computes: decode + resize (front), normalise + forward (runner)."""
+    network, prep = load_network(Artifact.load(tag))
+    pixels = resize(load_rgb(path.read_bytes()), prep)
+    with torch.no_grad():
+        return torch.softmax(network(normalise(pixels[None], prep)), dim=1).numpy()[0]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    directory = tmp_path_factory.mktemp("photos")
+    paths = []
+    for class_id in (0, 7, 17):
+        path = directory / f"{class_id}.jpg"
+        path.write_bytes(encode(face(class_id), "JPEG", quality=90))
+        paths.append(path)
+    return paths
+
+
+class OtherNet(nn.Module):
+    """A user's own small architecture."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 5, stride=2), nn.ReLU(), nn.AdaptiveMaxPool2d(4)
+        )
+        self.head = nn.Linear(8 * 16, 18)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def test_baseline_best_pth_serves_the_baselines_probabilities(
+    tmp_path: Path, photos: list[Path]
+) -> None:
+    torch.manual_seed(0)
+    model = MaskBaseModel().eval()
+    checkpoint = tmp_path / "best.pth"
+    torch.save(model.state_dict(), checkpoint)
+
+    tag = import_checkpoint(checkpoint, BASELINE, name=NAME)
+
+    assert Artifact.load(tag).metadata["preprocessing"]["height"] == 128
+    for path in photos:
+        np.testing.assert_allclose(
+            served_probabilities(tag, path),
+            baseline_probabilities(model, path, BASELINE),
+            atol=1e-4,
+        )
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "exported"])
+def test_other_architectures_import_as_programs(
+    tmp_path: Path, photos: list[Path], kind: str
+) -> None:
+    torch.manual_seed(1)
+    model = OtherNet().eval()
+    prep = Preprocessing(height=80, width=60, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    path = tmp_path / f"net.{kind}"
+    example = torch.zeros(2, 3, prep.height, prep.width)
+    if kind == "torchscript":
+        torch.jit.save(torch.jit.trace(model, example), path)
+    else:
+        batch = torch.export.Dim("batch", min=1, max=64)
+        torch.export.save(
+            torch.export.export(model, (example,), dynamic_shapes=({0: batch},)), path
+        )
+
+    tag = import_checkpoint(path, prep, name=NAME)
+
+    assert Artifact.load(tag).weights == kind
+    for photo in photos:
+        np.testing.assert_allclose(
+            served_probabilities(tag, photo), baseline_probabilities(model, photo, prep), atol=1e-4
+        )
+
+
+def test_wrong_output_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ten_classes.ts"
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    torch.jit.save(torch.jit.script(net), path)
+    with pytest.raises(ValueError, match=r"logits of shape \[N, 18\]; got \(2, 10\)"):
+        import_checkpoint(path, BASELINE, name=NAME)
+
+
+def test_import_command_reports_a_foreign_state_dict(tmp_path: Path) -> None:
+    path = tmp_path / "other.pth"
+    torch.save(OtherNet().state_dict(), path)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.import_mask", "--checkpoint", str(path), "--name", NAME],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "is not a state_dict of the baseline's BaseModel" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "CMYK", "1"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP"])
+def test_every_mode_and_format_decodes_to_rgb(mode: str, fmt: str) -> None:
+    try:
+        data = encode(face().convert(mode), fmt)
+    except OSError:
+        pytest.skip(f"Pillow cannot write {mode} as {fmt}")  # e.g. RGBA as JPEG
+    image = load_rgb(data)
+    assert (image.mode, image.size) == ("RGB", (384, 512))
+
+
+def test_exif_orientation_is_applied() -> None:
+    upright = face(class_id=5)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a sideways camera stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    rotated = load_rgb(encode(stored, "PNG", exif=exif))
+    assert np.array_equal(np.asarray(rotated), np.asarray(upright))
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not an image at all", "not an image in a supported format"),
+        (encode(face(), "GIF"), "not an image in a supported format"),
+        (truncated_jpeg(), "could not be decoded"),
+        (decompression_bomb(), "image too large"),
+    ],
+    ids=["text", "gif", "truncated", "bomb"],
+)
+def test_bad_uploads_are_refused_with_the_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(InvalidImageError, match=reason):
+        load_rgb(data)
+
+
+def test_pixel_limit_is_checked_before_decoding() -> None:
+    with pytest.raises(InvalidImageError, match="384x512 pixels, at most 100,000 accepted"):
+        load_rgb(encode(face(), "PNG"), max_pixels=100_000)
+
+
+def test_preprocess_is_both_steps(photos: list[Path]) -> None:
+    x = preprocess(photos[0].read_bytes(), BASELINE)
+    assert x.shape == (1, 3, 128, 96) and x.dtype == torch.float32
+
+
+def test_default_model_learned_far_above_chance(default_models: dict[str, str]) -> None:
+    metrics = Artifact.load(default_models["mask_classifier"]).metadata["metrics"]
+    assert metrics["holdout_accuracy"] > 5 * metrics["chance_accuracy"]
+    assert metrics["holdout_macro_f1"] > 0.3
