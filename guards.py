@@ -3,9 +3,10 @@
 * :class:`BodySizeLimit`: 413 for a body over ``MAX_REQUEST_BYTES`` (default 10 MB),
   declared in Content-Length or streamed.
 * :class:`UploadGuard`: each API route takes the content type it declares (415 otherwise:
-  JSON routes take ``application/json``, upload routes ``multipart/form-data``), and a
-  file field must carry a file. BentoML would otherwise download a text value of a file
-  field as a URL on the server's behalf (bentoml ``MultipartSerde.ensure_file``).
+  JSON routes take ``application/json``, upload routes ``multipart/form-data``), and an
+  upload holds only files in the declared file fields. BentoML would otherwise download a
+  text value of a file field as a URL on the server's behalf, and answer 500 to a file in
+  any other field (bentoml ``MultipartSerde.parse_request``).
 
 ``MAX_IMAGE_PIXELS`` (default 40 million) bounds decoded images (see models.images).
 """
@@ -72,8 +73,8 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
-def file_field_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> list[str]:
-    """Names of parts in ``file_fields`` that are text values, not files."""
+def multipart_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> list[dict]:
+    """Validation errors for parts that are not files in one of ``file_fields``."""
     parts: list[tuple[str, bool]] = []
     headers: dict[bytes, bytes] = {}
     field = bytearray()
@@ -98,7 +99,15 @@ def file_field_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> 
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     parser.write(body)
     parser.finalize()
-    return [name for name, is_file in parts if name in file_fields and not is_file]
+    problems = []
+    for name, is_file in parts:
+        if name not in file_fields:
+            problems.append({"type": "extra_forbidden", "loc": [name], "msg": "unexpected field"})
+        elif not is_file:
+            problems.append(
+                {"type": "invalid_image", "loc": [name], "msg": "must be an uploaded file"}
+            )
+    return problems
 
 
 class UploadGuard:
@@ -134,18 +143,15 @@ class UploadGuard:
                 break
         body = b"".join(chunks)
         try:
-            text_fields = file_field_problems(body, options.get(b"boundary", b""), file_fields)
-        except Exception as error:
+            problems = multipart_problems(body, options.get(b"boundary", b""), file_fields)
+        except Exception as error:  # python-multipart raises several kinds
             return await send_json(
                 send, HTTPStatus.BAD_REQUEST, {"error": f"malformed multipart body: {error}"}
             )
-        if text_fields:
-            detail = [
-                {"type": "invalid_image", "loc": [name], "msg": "must be an uploaded file"}
-                for name in text_fields
-            ]
+        if problems:
+            error = f"{len(problems)} validation error for the upload"
             return await send_json(
-                send, HTTPStatus.BAD_REQUEST, {"error": "file fields hold text", "detail": detail}
+                send, HTTPStatus.BAD_REQUEST, {"error": error, "detail": problems}
             )
         replayed = False
 

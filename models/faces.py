@@ -66,4 +66,4 @@ def resize(image: Image.Image, prep: Preprocessing) -> np.ndarray:
     if prep.interpolation != "bilinear":
         raise ValueError(f"unsupported interpolation {prep.interpolation!r}")
     resized = image.resize((prep.width, prep.height), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
+    return np.array(resized, dtype=np.uint8)  # a writable copy: torch refuses read-only views
