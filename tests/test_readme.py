@@ -6,10 +6,12 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, Server
+from tests.images import encode, face
 
 README = (ROOT / "README.md").read_text()
 README_URL = "http://localhost:3000"
@@ -24,27 +26,46 @@ PYTHON = blocks("python")
 
 
 def test_the_readme_has_examples() -> None:
-    assert len(CURL) >= 4
-    assert len(PYTHON) >= 2
+    assert len(CURL) >= 5
+    assert len(PYTHON) >= 3
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stands in for the README's face.jpg."""
+    path = tmp_path_factory.mktemp("readme") / "face.jpg"
+    path.write_bytes(encode(face(), "JPEG"))
+    return path
+
+
+def as_written(example: str, server: Server, photo: Path) -> str:
+    return example.replace(README_URL, server.url).replace("face.jpg", str(photo))
 
 
 @pytest.mark.parametrize("example", CURL, ids=lambda block: block.split()[4].rsplit("/", 1)[-1])
-def test_curl_example(server: Server, example: str) -> None:
-    command = example.replace(README_URL, server.url).replace("curl -s", "curl -s --fail-with-body")
+def test_curl_example(server: Server, photo: Path, example: str) -> None:
+    command = as_written(example, server, photo).replace("curl -s", "curl -s --fail-with-body")
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     answer = json.loads(result.stdout)
-    assert answer["model"].split(":")[0] in {"credit_health", "iris", "book_rating"}
+    assert answer["model"].split(":")[0] in {
+        "credit_health",
+        "iris",
+        "book_rating",
+        "mask_classifier",
+    }
     assert answer.get("cold_start") is not True  # the README's ids are known to the model
 
 
-@pytest.mark.parametrize("example", PYTHON, ids=["sync_client", "async_client"])
-def test_python_example(server: Server, example: str) -> None:
-    code = example.replace(README_URL, server.url)
+@pytest.mark.parametrize("example", PYTHON, ids=["sync_client", "images", "async_client"])
+def test_python_example(server: Server, photo: Path, example: str) -> None:
+    code = as_written(example, server, photo)
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     # each example prints what its comments promise
-    for promised in re.findall(r"# (healthy|virginica|\{'setosa'\})", example):
+    promises = r"# (healthy|virginica|\{'setosa'\}|2)(?:\s|$)"
+    assert re.search(promises, example, re.MULTILINE)
+    for promised in re.findall(promises, example, re.MULTILINE):
         assert promised in result.stdout
