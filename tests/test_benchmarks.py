@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from scripts import bench_recommend
+from scripts import bench_mask, bench_recommend
 
 
 def test_recommend_benchmark_runs_and_reports_both_paths() -> None:
     report = bench_recommend.main("tiny", users=3, embed_dim=4)
     assert "| recommend_books (structured) |" in report
     assert "| brute-force forward + top-k |" in report
+
+
+def test_mask_benchmark_runs_against_the_server(server, default_models: dict[str, str]) -> None:
+    text = bench_mask.report(server.url, seconds=0.3)
+    assert "| decode + resize (front, one thread) |" in text
+    for clients in (1, 32):
+        row = next(line for line in text.splitlines() if f"classify_mask, {clients} client" in line)
+        assert row.rstrip(" |").endswith("| 0")  # no errors

@@ -19,7 +19,7 @@ from models.ffm import FieldAwareFactorizationMachine
 from scripts import book_sample
 from scripts.book_data import load_book_crossing, load_boostcamp
 from scripts.import_books import import_checkpoint
-from tests.conftest import ROOT
+from scripts.serving import ROOT
 
 NAME = "book_import_test"  # keeps the served book_rating:latest untouched
 

@@ -17,9 +17,9 @@ from models.artifact import Artifact
 from models.credit import CREDIT
 from models.tabular import build_network, load_classifier
 from scripts.import_credit import import_model
+from scripts.serving import ROOT
 
 NAME = "credit_import_test"  # keeps the served credit_health:latest untouched
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class UsersNet(nn.Module):

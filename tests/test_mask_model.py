@@ -17,7 +17,7 @@ from models.faces import Preprocessing, resize
 from models.images import InvalidImageError, load_rgb
 from models.mask import MaskBaseModel, load_network, normalise, preprocess
 from scripts.import_mask import import_checkpoint
-from tests.conftest import ROOT
+from scripts.serving import ROOT
 from tests.images import decompression_bomb, encode, face, truncated_jpeg
 
 NAME = "mask_import_test"  # keeps the served mask_classifier:latest untouched

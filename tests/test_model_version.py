@@ -11,8 +11,8 @@ import sys
 from models.credit import CREDIT
 from runners.config import configured_tag
 from scripts.datasets import credit_sample
+from scripts.serving import ROOT
 from scripts.tabular_training import TrainingConfig, train_tabular
-from tests.conftest import ROOT
 
 RUNNER_DESCRIBE = """
 import json

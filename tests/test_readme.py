@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Server
+from scripts.serving import ROOT
+from tests.conftest import Server
 from tests.images import encode, face
 
 README = (ROOT / "README.md").read_text()
