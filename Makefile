@@ -22,7 +22,7 @@ models: venv
 
 ## Serve the bundle on http://localhost:$(PORT).
 serve: models
-	$(BIN)/bentoml serve service:ModelBundle --port $(PORT)
+	$(BIN)/bentoml serve service:ModelBundle --port $(PORT) --timeout-keep-alive 20
 
 ## Build the Bento (code, pinned requirements, the models each runner serves).
 bento: models

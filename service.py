@@ -20,6 +20,7 @@ from models.iris import IRIS
 from models.names import BOOK_RATING, MASK_CLASSIFIER
 from models.task import TabularTask
 from runners.books import BooksRunner
+from runners.calls import call_runner
 from runners.credit import CreditRunner
 from runners.iris import IrisRunner
 from runners.mask import MaskRunner
@@ -114,14 +115,15 @@ class ModelBundle:
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
     ) -> list[dict[str, Any]]:
         probabilities, tag = await asyncio.gather(
-            runner.to_async.predict_proba(feature_matrix(rows, task)), self._tag(runner, task.name)
+            call_runner(runner.to_async.predict_proba, feature_matrix(rows, task)),
+            self._tag(runner, task.name),
         )
         return labelled(probabilities, task, tag)
 
     async def _describe(self, runner: Any, name: str) -> dict[str, Any]:
         """What a runner serves, asked once: a runner's model is fixed for its lifetime."""
         if name not in self._described:
-            self._described[name] = await runner.to_async.describe()
+            self._described[name] = await call_runner(runner.to_async.describe)
         return self._described[name]
 
     async def _tag(self, runner: Any, name: str) -> str:
@@ -131,12 +133,12 @@ class ModelBundle:
         served = await self._describe(self.mask, MASK_CLASSIFIER)
         prep = Preprocessing.from_metadata(served["preprocessing"])
         images = await asyncio.to_thread(resized_uploads, uploads, prep, field)
-        probabilities = await self.mask.to_async.classify(images)
+        probabilities = await call_runner(self.mask.to_async.classify, images)
         return [mask_prediction(p, served["tag"]) for p in probabilities]
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         ratings, tag = await asyncio.gather(
-            self.books.to_async.rate(pairs), self._tag(self.books, BOOK_RATING)
+            call_runner(self.books.to_async.rate, pairs), self._tag(self.books, BOOK_RATING)
         )
         return [BookRating(**rating, model=tag) for rating in ratings]
 
@@ -175,7 +177,8 @@ class ModelBundle:
     async def recommend_books(self, user_id: int, k: int) -> Recommendations:
         """The user's top-k books they have not rated; popular books for an unknown user."""
         answer, tag = await asyncio.gather(
-            self.books.to_async.recommend(user_id=user_id, k=k), self._tag(self.books, BOOK_RATING)
+            call_runner(self.books.to_async.recommend, user_id=user_id, k=k),
+            self._tag(self.books, BOOK_RATING),
         )
         return Recommendations(**answer, model=tag)
 
@@ -198,7 +201,7 @@ class ModelBundle:
         """Every served model: store tag, creation time, training metrics, training data hash."""
         described = await asyncio.gather(
             *(
-                runner.to_async.describe()
+                call_runner(runner.to_async.describe)
                 for runner in (self.credit, self.iris, self.books, self.mask)
             )
         )

@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# Keep idle client connections longer than common clients do (httpx 5 s, aiohttp 15 s), so
+# the server never closes a connection a client is about to reuse (uvicorn's default: 5 s).
+SERVE_OPTIONS = ("--timeout-keep-alive", "20")
 
 
 def free_port() -> int:
@@ -31,6 +34,7 @@ def start(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess
         "127.0.0.1",
         "--port",
         str(port),
+        *SERVE_OPTIONS,
     ]
     with log.open("wb") as sink:
         return subprocess.Popen(

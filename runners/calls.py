@@ -1,0 +1,33 @@
+"""Calling a runner from the front service: one retry when the connection broke, then 503.
+
+Why a retry: a runner's uvicorn closes keep-alive connections idle for 5 s (BentoML does not
+pass ``--timeout-keep-alive`` to dependency workers), while BentoML's aiohttp client keeps
+idle connections for 15 s. A request written to a connection the runner is closing fails
+("Cannot write to closing transport", "Server disconnected") and the front answered 500.
+Runner calls are pure functions of their inputs, so sending them again is safe.
+Why 503: a runner that cannot be reached twice is down (crashed, restarting); the client
+may retry later, it did nothing wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from bentoml.exceptions import ServiceUnavailable
+
+T = TypeVar("T")
+logger = logging.getLogger("model_bundle")
+
+
+async def call_runner(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    try:
+        return await method(*args, **kwargs)
+    except aiohttp.ClientConnectionError as first:
+        logger.warning("runner connection broke (%s); sending the call again", first)
+    try:
+        return await method(*args, **kwargs)
+    except aiohttp.ClientConnectionError as error:
+        raise ServiceUnavailable(f"a model runner is unavailable: {error}") from error
