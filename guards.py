@@ -9,17 +9,20 @@
   any other field (bentoml ``MultipartSerde.parse_request``).
 
 ``MAX_IMAGE_PIXELS`` (default 40 million) bounds decoded images (see models.images).
+:class:`ConciseClientErrors` logs rejected requests as one line each.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from models.images import DEFAULT_MAX_PIXELS
@@ -163,3 +166,35 @@ class UploadGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class ConciseClientErrors(logging.Filter):
+    """Log a request rejected for its input as one WARNING line, not an ERROR with a traceback.
+
+    BentoML logs every validation failure with ``logger.error(..., exc_info=True)``: a bad
+    request from a client is not a server error and must not drown real ones.
+    """
+
+    LOGGER = "bentoml._internal.server.http_app"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
+            )
+        elif isinstance(error, BentoMLException) and 400 <= error.error_code < 500:
+            problems = str(error)[:300]
+        else:
+            return True
+        record.msg = "Rejected %s [%s]: %s"
+        record.args = (*(record.args or ()), problems)  # type: ignore[misc]
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        logger = logging.getLogger(cls.LOGGER)
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())

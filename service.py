@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from guards import MAX_IMAGE_PIXELS, BodySizeLimit, UploadGuard
+from guards import MAX_IMAGE_PIXELS, BodySizeLimit, ConciseClientErrors, UploadGuard
 from models.credit import CREDIT
 from models.faces import Preprocessing, class_parts, marginals, resize
 from models.images import InvalidImageError, load_rgb
@@ -110,6 +110,7 @@ class ModelBundle:
 
     def __init__(self) -> None:
         self._described: dict[str, dict[str, Any]] = {}
+        ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
 
     async def _predict(
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
