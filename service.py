@@ -12,9 +12,10 @@ import numpy as np
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from answers import feature_matrix, labelled, mask_prediction
 from guards import MAX_IMAGE_PIXELS, BodySizeLimit, ConciseClientErrors, UploadGuard
 from models.credit import CREDIT
-from models.faces import Preprocessing, class_parts, marginals, resize
+from models.faces import Preprocessing, resize
 from models.images import InvalidImageError, load_rgb
 from models.iris import IRIS
 from models.names import BOOK_RATING, MASK_CLASSIFIER
@@ -44,28 +45,6 @@ from schemas import (
 )
 
 
-def feature_matrix(rows: Sequence[Mapping[str, float]], task: TabularTask) -> np.ndarray:
-    """Validated request rows -> float32 [N, F] in the task's feature order."""
-    return np.array([[row[name] for name in task.features] for row in rows], dtype=np.float32)
-
-
-def labelled(probabilities: np.ndarray, task: TabularTask, tag: str) -> list[dict[str, Any]]:
-    """Rows of class probabilities -> prediction dicts (label key added by the caller)."""
-    predictions = []
-    for row in probabilities.tolist():
-        class_id = max(range(len(row)), key=row.__getitem__)
-        predictions.append(
-            {
-                "class_id": class_id,
-                "label": task.labels[class_id],
-                "probability": row[class_id],
-                "probabilities": dict(zip(task.labels, row, strict=True)),
-                "model": tag,
-            }
-        )
-    return predictions
-
-
 def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
     """A 400 shaped like every other validation error: the field, the problem."""
     error = PydanticCustomError("invalid_image", "{reason}", {"reason": reason})
@@ -84,21 +63,6 @@ def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) ->
             loc = (field,) if field == "image" else (field, index)
             raise invalid_upload(loc, str(error)) from None
     return np.stack(images)
-
-
-def mask_prediction(probabilities: np.ndarray, tag: str) -> MaskPrediction:
-    class_id = int(probabilities.argmax())
-    mask, gender, age = class_parts(class_id)
-    return MaskPrediction(
-        class_id=class_id,
-        mask=mask,
-        gender=gender,
-        age=age,
-        confidence=float(probabilities[class_id]),
-        probabilities=probabilities.tolist(),
-        marginals=marginals(probabilities),
-        model=tag,
-    )
 
 
 @bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 60})

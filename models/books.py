@@ -249,15 +249,19 @@ class BookCatalogue:
             float(train["rating"].mean()),
         )
 
+    def __post_init__(self) -> None:
+        # Plain lookups for the hot path: a pandas row access per pair cost more than the model.
+        self._rows = {isbn: i for i, isbn in enumerate(self.table.index)}
+        self._columns = {name: self.table[name].to_numpy(object) for name in BOOK_INFO}
+        years = pd.to_numeric(self.table["year"], errors="coerce")
+        self._columns["year"] = np.array([None if pd.isna(y) else int(y) for y in years], object)
+
     def info(self, isbn: str) -> dict[str, object] | None:
         """Title, author, year, publisher, image URL and summary; None for an unknown isbn."""
-        if isbn not in self.table.index:
+        row = self._rows.get(isbn)
+        if row is None:
             return None
-        row = self.table.loc[isbn]
-        info: dict[str, object] = {"isbn": isbn, **{name: _text(row[name]) for name in BOOK_INFO}}
-        year = pd.to_numeric(info["year"], errors="coerce")
-        info["year"] = None if pd.isna(year) else int(year)
-        return info
+        return {"isbn": isbn, **{name: _text(self._columns[name][row]) for name in BOOK_INFO}}
 
     def fallback(self, book: int) -> float:
         """A cold start's rating: the book's mean training rating, else the global mean."""
@@ -304,4 +308,6 @@ class BookCatalogue:
 
 
 def _text(value: object) -> object:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value if isinstance(value, int) else str(value)

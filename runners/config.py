@@ -21,6 +21,8 @@ RUNNER_SERVICE_CONFIG: dict[str, Any] = {
     # by recycling the session: never recycle it. Remove once upstream closes in-flight
     # requests gracefully. tests/test_load.py fails without this.
     "runner_connection": {"max_requests": 2**62, "max_age": 1e12},
+    # The front logs each request once; a runner line per hop doubled the logging work.
+    "logging": {"access": {"enabled": False}},
 }
 
 

@@ -24,12 +24,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``bentoml serve service:ModelBundle`` on 127.0.0.1:``port``, output to ``log``."""
+def start(
+    port: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    service: str = "service:ModelBundle",
+) -> subprocess.Popen[bytes]:
+    """``bentoml serve SERVICE`` on 127.0.0.1:``port``, output to ``log``."""
     command = [
         str(Path(sys.executable).parent / "bentoml"),
         "serve",
-        "service:ModelBundle",
+        service,
         "--host",
         "127.0.0.1",
         "--port",

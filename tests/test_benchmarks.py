@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts import bench_mask, bench_recommend
+from scripts import bench, bench_mask, bench_recommend
 
 
 def test_recommend_benchmark_runs_and_reports_both_paths() -> None:
@@ -17,3 +17,11 @@ def test_mask_benchmark_runs_against_the_server(server, default_models: dict[str
     for clients in (1, 32):
         row = next(line for line in text.splitlines() if f"classify_mask, {clients} client" in line)
         assert row.rstrip(" |").endswith("| 0")  # no errors
+
+
+def test_side_by_side_benchmark_runs_in_tiny_mode(server, default_models: dict[str, str]) -> None:
+    text = bench.run_all(0.5, tiny=True, bundle_url=server.url)
+    rows = [line for line in text.splitlines() if line.startswith("| predict_credit |")]
+    assert {row.split("|")[2].strip() for row in rows} == {"bundle", "baseline"}
+    assert all(row.split("|")[8].strip() == "0" for row in rows)  # no errors
+    assert "| echo (stack floor) | echo |" in text

@@ -1,0 +1,92 @@
+"""The honest competitor: one FastAPI + uvicorn process serving the same models directly.
+
+    python -m scripts.baseline_server [--port 3001]
+
+Same artifacts (the store's ``:latest``), same preprocessing code, same JSON contract for
+``predict_credit``, ``classify_iris``, ``rate_book`` and ``classify_mask``; models loaded once,
+no batching, no process hop. torch keeps its default threads, as a hand-made server would.
+Used by ``scripts.bench``; not part of the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import uvicorn
+from fastapi import FastAPI, HTTPException, UploadFile
+
+from answers import feature_matrix, labelled, mask_prediction
+from models.artifact import Artifact
+from models.book_rating import BookRatingModel
+from models.credit import CREDIT
+from models.faces import resize
+from models.images import InvalidImageError, load_rgb
+from models.iris import IRIS
+from models.mask import load_network, normalise
+from models.names import BOOK_RATING, MASK_CLASSIFIER
+from models.tabular import load_classifier
+from schemas import (
+    BookPair,
+    BookRating,
+    CreditFeatures,
+    CreditPrediction,
+    IrisMeasurements,
+    IrisPrediction,
+    MaskPrediction,
+)
+
+
+def create_app() -> FastAPI:
+    credit_artifact = Artifact.load(f"{CREDIT.name}:latest")
+    iris_artifact = Artifact.load(f"{IRIS.name}:latest")
+    books_artifact = Artifact.load(f"{BOOK_RATING}:latest")
+    mask_artifact = Artifact.load(f"{MASK_CLASSIFIER}:latest")
+    credit = load_classifier(credit_artifact, CREDIT)
+    iris = load_classifier(iris_artifact, IRIS)
+    books = BookRatingModel.load(books_artifact)
+    mask, prep = load_network(mask_artifact)
+    app = FastAPI(title="baseline")
+
+    @app.post("/predict_credit")
+    def predict_credit(features: CreditFeatures) -> CreditPrediction:
+        x = feature_matrix([features.model_dump()], CREDIT)
+        [answer] = labelled(credit.predict_proba(x), CREDIT, credit_artifact.tag)
+        return CreditPrediction(**answer)
+
+    @app.post("/classify_iris")
+    def classify_iris(measurements: IrisMeasurements) -> IrisPrediction:
+        x = feature_matrix([measurements.model_dump()], IRIS)
+        [answer] = labelled(iris.predict_proba(x), IRIS, iris_artifact.tag)
+        return IrisPrediction(species=answer.pop("label"), **answer)
+
+    @app.post("/rate_book")
+    def rate_book(pair: BookPair) -> BookRating:
+        [answer] = books.rate([(pair.user_id, pair.isbn)])
+        return BookRating(**answer, model=books_artifact.tag)
+
+    @app.post("/classify_mask")
+    def classify_mask(image: UploadFile) -> MaskPrediction:
+        try:
+            pixels = resize(load_rgb(image.file.read()), prep)
+        except InvalidImageError as error:
+            raise HTTPException(400, str(error)) from None
+        with torch.inference_mode():
+            probabilities = torch.softmax(mask(normalise(pixels[None], prep)), dim=1).numpy()
+        return mask_prediction(np.asarray(probabilities[0]), mask_artifact.tag)
+
+    @app.get("/readyz")
+    def readyz() -> str:
+        return "ok"
+
+    return app
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=3001)
+    args = parser.parse_args()
+    uvicorn.run(
+        create_app(), host="127.0.0.1", port=args.port, access_log=False, log_level="warning"
+    )

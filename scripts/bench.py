@@ -1,0 +1,410 @@
+"""Side-by-side benchmark: the bundle against one FastAPI process serving the same models.
+
+    python -m scripts.bench [--seconds 8] [--write]      (make bench)
+
+Starts the bundle, the baseline (scripts/baseline_server.py) and the stack's floor (a JSON
+echo on the bundle's own BentoML stack, scripts/echo_service.py), then measures each
+endpoint at 1 and 64 concurrent clients (images: 32), bundle and baseline back to back,
+plus the batch endpoints with 100 items a request and the raw in-process model. Load comes
+from ``wrk`` (Debian package) when it is installed, else from a Python client (marked: on 2
+cores it becomes the bottleneck first). Bounded: every run lasts --seconds. With --write the
+report goes to docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+from scripts import load, serving
+
+REPORT = serving.ROOT / "docs" / "PERFORMANCE.md"
+HEALTHY = {
+    "debt_ratio": 0.2,
+    "current_ratio": 2.5,
+    "operating_margin": 0.25,
+    "return_on_assets": 0.15,
+    "interest_coverage": 20.0,
+}
+IRIS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+BOUNDARY = "benchboundary"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    route: str
+    body: bytes
+    content_type: str
+    rows: int = 1
+
+    @classmethod
+    def json(cls, name: str, route: str, payload: object, rows: int = 1) -> Workload:
+        return cls(name, route, json.dumps(payload).encode(), "application/json", rows)
+
+    @classmethod
+    def image(cls, name: str, route: str, jpeg: bytes) -> Workload:
+        body = (
+            (
+                f"--{BOUNDARY}\r\n"
+                'Content-Disposition: form-data; name="image"; filename="f.jpg"\r\n'
+                f"Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + jpeg
+            + f"\r\n--{BOUNDARY}--\r\n".encode()
+        )
+        return cls(name, route, body, f"multipart/form-data; boundary={BOUNDARY}")
+
+
+@dataclass
+class Run:
+    server: str
+    workload: Workload
+    clients: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+    batch: str = ""
+    cpu: str = ""
+
+
+def wrk(
+    url: str, workload: Workload, clients: int, seconds: float
+) -> tuple[float, float, float, str]:
+    """requests/s, p50 ms, p99 ms, errors, from one wrk run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "body").write_bytes(workload.body)
+        script = Path(tmp) / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f'wrk.headers["Content-Type"] = "{workload.content_type}"\n'
+            f'local f = io.open("{tmp}/body", "rb"); wrk.body = f:read("*a"); f:close()\n'
+        )
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{clients}",
+                f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
+                "--latency",
+                "-s",
+                str(script),
+                f"{url}{workload.route}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"{percent}%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors = [
+        f"non-2xx {m.group(1)}" for m in re.finditer(r"Non-2xx or 3xx responses: (\d+)", output)
+    ]
+    errors += [f"socket {m.group(0)}" for m in re.finditer(r"Socket errors: .*", output)]
+    return rate, latency("50"), latency("99"), ", ".join(errors) or "0"
+
+
+def python_load(
+    url: str, workload: Workload, clients: int, seconds: float
+) -> tuple[float, float, float, str]:
+    async def send(http: httpx.AsyncClient) -> httpx.Response:
+        return await http.post(
+            workload.route, content=workload.body, headers={"content-type": workload.content_type}
+        )
+
+    result = asyncio.run(load.run(url, send, clients, seconds))
+    errors = {k: v for k, v in result.statuses.items() if k != "200"}
+    return (
+        result.requests_per_second,
+        result.percentile_ms(50),
+        result.percentile_ms(99),
+        ", ".join(f"{k}: {v}" for k, v in errors.items()) or "0",
+    )
+
+
+def batch_counts(url: str) -> dict[str, tuple[float, float]]:
+    """runner -> (requests merged, batches) from the adaptive_batch_size histogram."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    counts: dict[str, list[float]] = {}
+    for kind, index in (("sum", 0), ("count", 1)):
+        for runner, value in re.findall(
+            rf'adaptive_batch_size_{kind}{{[^}}]*runner_name="(\w+)"[^}}]*}} (\S+)', text
+        ):
+            counts.setdefault(runner, [0.0, 0.0])[index] += float(value)
+    return {runner: (merged, batches) for runner, (merged, batches) in counts.items()}
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def memory(processes: list[psutil.Process]) -> list[tuple[str, float]]:
+    rows = []
+    for process in processes:
+        try:
+            name = " ".join(process.cmdline()[-6:])[:70]
+            rows.append((name, process.memory_info().rss / 2**20))
+        except psutil.NoSuchProcess:
+            continue
+    return rows
+
+
+def raw_model_rows_per_second(seconds: float) -> list[tuple[str, float]]:
+    import torch
+
+    from models.artifact import Artifact
+    from models.credit import CREDIT
+    from models.tabular import load_classifier
+
+    torch.set_num_threads(1)
+    classifier = load_classifier(Artifact.load(f"{CREDIT.name}:latest"), CREDIT)
+    rows = []
+    for batch in (1, 64):
+        x = np.tile(np.array([list(HEALTHY.values())], np.float32), (batch, 1))
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            classifier.predict_proba(x)
+            done += batch
+        rows.append(
+            (f"credit model in-process, batch {batch}", done / (time.perf_counter() - started))
+        )
+    return rows
+
+
+def workloads(tiny: bool) -> list[tuple[Workload, Workload | None, tuple[int, ...]]]:
+    """(bundle workload, baseline counterpart, client counts)."""
+    from models.artifact import Artifact
+    from models.books import BookFeaturizer
+    from scripts.bench_mask import photo_jpeg
+
+    credit = Workload.json("predict_credit", "/predict_credit", HEALTHY)
+    if tiny:
+        return [(credit, credit, (1, 4))]
+    featurizer = BookFeaturizer.load(Artifact.load("book_rating:latest").path)
+    pair = {"user_id": int(featurizer.user_ids[0]), "isbn": str(featurizer.isbns[0])}
+    iris = Workload.json("classify_iris", "/classify_iris", IRIS)
+    book = Workload.json("rate_book", "/rate_book", pair)
+    image = Workload.image("classify_mask", "/classify_mask", photo_jpeg())
+    credit_batch = Workload.json(
+        "predict_credit_batch (100 rows)", "/predict_credit_batch", {"items": [HEALTHY] * 100}, 100
+    )
+    books_batch = Workload.json(
+        "rate_books (100 rows)", "/rate_books", {"items": [pair] * 100}, 100
+    )
+    return [
+        (credit, credit, (1, 64)),
+        (iris, iris, (1, 64)),
+        (book, book, (1, 64)),
+        (image, image, (1, 32)),
+        (credit_batch, credit, (1, 64)),
+        (books_batch, book, (1, 64)),
+    ]
+
+
+def start(kind: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    if kind == "bundle":
+        return serving.start(port, log)
+    if kind == "echo":
+        # A BENTOML_HOME of its own: a server starting in the same home wipes the metrics
+        # directory of every other server there (bentoml ensure_prometheus_dir).
+        home = tempfile.mkdtemp(prefix="bench-echo-home-")
+        return serving.start(
+            port, log, env={"BENTOML_HOME": home}, service="scripts.echo_service:Echo"
+        )
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scripts.baseline_server", "--port", str(port)],
+            cwd=serving.ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def run_all(
+    seconds: float, tiny: bool = False, bundle_url: str | None = None, only: str | None = None
+) -> str:
+    from scripts.train_defaults import train_missing
+
+    train_missing()
+    measure = wrk if shutil.which("wrk") else python_load
+    servers: dict[str, tuple[str, subprocess.Popen[bytes] | None, float]] = {}
+    logs = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        for kind in ("bundle", "baseline", "echo"):
+            if kind == "bundle" and bundle_url:
+                servers[kind] = (bundle_url, None, float("nan"))
+                continue
+            port = serving.free_port()
+            process = start(kind, port, logs / f"{kind}.log")
+            url = f"http://127.0.0.1:{port}"
+            servers[kind] = (url, process, serving.wait_until_ready(url, process, 180))
+        runs: list[Run] = []
+
+        warmed: set[tuple[str, str]] = set()
+
+        def measured(kind: str, workload: Workload, clients: int) -> Run:
+            url, process, _ = servers[kind]
+            if (kind, workload.name) not in warmed:  # a short burst first: caches, batcher
+                measure(url, workload, 8, min(1.0, seconds))
+                warmed.add((kind, workload.name))
+            tree = process_tree(process.pid) if process else []
+            batches, cpu = batch_counts(url) if kind == "bundle" else {}, cpu_seconds(tree)
+            started = time.monotonic()
+            rate, p50, p99, errors = measure(url, workload, clients, seconds)
+            wall = time.monotonic() - started
+            run = Run(kind, workload, clients, rate, p50, p99, errors)
+            if tree:
+                run.cpu = f"{(cpu_seconds(tree) - cpu) / wall:.2f} cores"
+            if kind == "bundle":
+                after = batch_counts(url)
+                formed = []
+                for runner, (merged, batched) in after.items():
+                    merged_before, batched_before = batches.get(runner, (0.0, 0.0))
+                    if batched > batched_before:
+                        size = (merged - merged_before) / (batched - batched_before)
+                        formed.append(f"{runner.removesuffix('Runner')} {size:.1f}")
+                run.batch = ", ".join(formed)
+            return run
+
+        echo = Workload.json("echo (stack floor)", "/echo", HEALTHY)
+        for clients in (1, 64) if not tiny else (1, 4):
+            runs.append(measured("echo", echo, clients))
+        for bundle_workload, baseline_workload, counts in workloads(tiny):
+            if only and only not in bundle_workload.name:
+                continue
+            for clients in counts:
+                runs.append(measured("bundle", bundle_workload, clients))
+                if baseline_workload is not None:
+                    runs.append(measured("baseline", baseline_workload, clients))
+        memory_rows = [
+            (kind, name, rss)
+            for kind, (_, process, _) in servers.items()
+            if process
+            for name, rss in memory(process_tree(process.pid))
+        ]
+        raw = raw_model_rows_per_second(min(seconds, 2))
+    finally:
+        for _, process, _ in servers.values():
+            if process:
+                serving.stop(process)
+    return report(runs, raw, memory_rows, servers, seconds, measure is wrk)
+
+
+def report(
+    runs: list[Run],
+    raw: list[tuple[str, float]],
+    memory_rows: list,
+    servers: dict,
+    seconds: float,
+    used_wrk: bool,
+) -> str:
+    lines = [
+        "# Performance: the bundle against a plain FastAPI server",
+        "",
+        f"One run of `python -m scripts.bench --seconds {seconds:g}` on {platform.machine()}, "
+        f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, no GPU; "
+        f"load from {'wrk (1 thread)' if used_wrk else 'a Python client (the bottleneck first)'} "
+        "on the same machine. Bundle: `bentoml serve service:ModelBundle` (front + 4 runner "
+        "processes, 1 torch thread each). Baseline: `scripts/baseline_server.py`, one uvicorn "
+        "process, same artifacts and preprocessing, no batching, torch's default threads. "
+        "Floor: `scripts/echo_service.py`, the bundle's BentoML stack answering its JSON input.",
+        "",
+        "| endpoint | server | clients | requests/s | rows/s | p50 ms | p99 ms | errors | "
+        "requests per batch | CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run.workload.name} | {run.server} | {run.clients} | "
+            f"{run.requests_per_second:.0f} | "
+            f"{run.requests_per_second * run.workload.rows:.0f} | {run.p50_ms:.1f} | "
+            f"{run.p99_ms:.1f} | {run.errors} | {run.batch} | {run.cpu} |"
+        )
+    lines += ["", "| reference | rows/s |", "|---|---|"]
+    lines += [f"| {name} | {rate:.0f} |" for name, rate in raw]
+    lines += ["", "| server | process | resident MiB |", "|---|---|---|"]
+    lines += [f"| {kind} | `{name}` | {rss:.0f} |" for kind, name, rss in memory_rows]
+    totals = {}
+    for kind, _, rss in memory_rows:
+        totals[kind] = totals.get(kind, 0) + rss
+    lines += ["", "| server | all processes MiB | seconds to ready |", "|---|---|---|"]
+    lines += [
+        f"| {kind} | {totals.get(kind, 0):.0f} | {servers[kind][2]:.1f} |" for kind in servers
+    ]
+    ratios = ratio_lines(runs)
+    if ratios:
+        lines += ["", "Ratios at the highest concurrency:", "", *ratios]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    return text
+
+
+def ratio_lines(runs: list[Run]) -> list[str]:
+    def best(server: str, name: str) -> Run | None:
+        found = [r for r in runs if r.server == server and r.workload.name == name]
+        return max(found, key=lambda r: r.clients) if found else None
+
+    lines = []
+    floor = best("echo", "echo (stack floor)")
+    for name in ("predict_credit", "classify_iris", "rate_book", "classify_mask"):
+        bundle, baseline = best("bundle", name), best("baseline", name)
+        if bundle and baseline and floor:
+            of_floor = bundle.requests_per_second / floor.requests_per_second
+            of_baseline = bundle.requests_per_second / baseline.requests_per_second
+            lines.append(f"- {name}: {of_floor:.2f} of the floor, {of_baseline:.2f}x the baseline")
+    for name, single in (
+        ("predict_credit_batch (100 rows)", "predict_credit"),
+        ("rate_books (100 rows)", "rate_book"),
+    ):
+        bundle, baseline = best("bundle", name), best("baseline", single)
+        if bundle and baseline:
+            lines.append(
+                f"- {name}: {bundle.requests_per_second * 100 / baseline.requests_per_second:.1f}x "
+                f"the baseline's rows/s at one row a request"
+            )
+    return lines
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--write", action="store_true", help=f"write {REPORT.name}")
+    parser.add_argument("--only", help="just the workloads whose name contains this")
+    args = parser.parse_args()
+    text = run_all(args.seconds, only=args.only)
+    if args.write:
+        REPORT.parent.mkdir(exist_ok=True)
+        REPORT.write_text(text)

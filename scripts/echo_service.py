@@ -1,0 +1,25 @@
+"""The bundle's stack with no model and no hop: what one request costs before any work.
+
+    bentoml serve scripts.echo_service:Echo
+
+A ``@bentoml.service`` with the front's configuration and guards and one JSON endpoint that
+answers its input. ``scripts.bench`` measures it as the floor of the stack.
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from guards import BodySizeLimit, UploadGuard
+from schemas import CreditFeatures
+
+
+@bentoml.service(name="echo", workers=1, traffic={"timeout": 60})
+class Echo:
+    @bentoml.api(input_spec=CreditFeatures)
+    async def echo(self, **features: float) -> dict[str, float]:
+        return features
+
+
+Echo.add_asgi_middleware(BodySizeLimit)
+Echo.add_asgi_middleware(UploadGuard, routes={"/echo": set()})
