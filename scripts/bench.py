@@ -170,12 +170,15 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def memory(processes: list[psutil.Process]) -> list[tuple[str, float]]:
+def memory(processes: list[psutil.Process]) -> list[tuple[str, float, float]]:
+    """(command, RSS MiB, PSS MiB): PSS shares the pages of libraries (torch) the processes
+    map in common among them, so PSS adds up to what the processes really use together."""
     rows = []
     for process in processes:
         try:
             name = " ".join(process.cmdline()[-6:])[:70]
-            rows.append((name, process.memory_info().rss / 2**20))
+            info = process.memory_full_info()
+            rows.append((name, info.rss / 2**20, getattr(info, "pss", info.rss) / 2**20))
         except psutil.NoSuchProcess:
             continue
     return rows
@@ -310,10 +313,10 @@ def run_all(
                 if baseline_workload is not None:
                     runs.append(measured("baseline", baseline_workload, clients))
         memory_rows = [
-            (kind, name, rss)
+            (kind, *row)
             for kind, (_, process, _) in servers.items()
             if process
-            for name, rss in memory(process_tree(process.pid))
+            for row in memory(process_tree(process.pid))
         ]
         raw = raw_model_rows_per_second(min(seconds, 2))
     finally:
@@ -355,15 +358,17 @@ def report(
         )
     lines += ["", "| reference | rows/s |", "|---|---|"]
     lines += [f"| {name} | {rate:.0f} |" for name, rate in raw]
-    lines += ["", "| server | process | resident MiB |", "|---|---|---|"]
-    lines += [f"| {kind} | `{name}` | {rss:.0f} |" for kind, name, rss in memory_rows]
-    totals = {}
-    for kind, _, rss in memory_rows:
-        totals[kind] = totals.get(kind, 0) + rss
-    lines += ["", "| server | all processes MiB | seconds to ready |", "|---|---|---|"]
+    lines += ["", "| server | process | RSS MiB | PSS MiB |", "|---|---|---|---|"]
+    lines += [f"| {k} | `{name}` | {rss:.0f} | {pss:.0f} |" for k, name, rss, pss in memory_rows]
     lines += [
-        f"| {kind} | {totals.get(kind, 0):.0f} | {servers[kind][2]:.1f} |" for kind in servers
+        "",
+        "| server | all processes, RSS MiB | all processes, PSS MiB | seconds to ready |",
+        "|---|---|---|---|",
     ]
+    for kind in servers:
+        rss = sum(row[2] for row in memory_rows if row[0] == kind)
+        pss = sum(row[3] for row in memory_rows if row[0] == kind)
+        lines.append(f"| {kind} | {rss:.0f} | {pss:.0f} | {servers[kind][2]:.1f} |")
     ratios = ratio_lines(runs)
     if ratios:
         lines += ["", "Ratios at the highest concurrency:", "", *ratios]
