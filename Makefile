@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: serve test lint models bento bench venv clean
+.PHONY: serve test lint models bento verify-bento bench venv clean
 
 # The venv is (re)built when it is missing or a requirements file changed.
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -27,6 +27,11 @@ serve: models
 ## Build the Bento (code, pinned requirements, the models each runner serves).
 bento: models
 	$(BIN)/bentoml build
+
+## Prove the Bento is self-contained: export it, install its requirements into a fresh venv,
+## import it into an empty BENTOML_HOME and serve it from an empty directory.
+verify-bento: models
+	$(BIN)/python -m scripts.verify_bento
 
 ## Benchmark the bundle against a plain FastAPI server; writes docs/PERFORMANCE.md.
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.

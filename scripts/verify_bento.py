@@ -1,0 +1,166 @@
+"""Prove the Bento is self-contained: what a container does, without Docker.
+
+    python -m scripts.verify_bento [--keep]      (make verify-bento)
+
+Builds the Bento from bentofile.yaml, exports it (``bentoml export``), then in a fresh
+virtual environment made only from the Bento's own ``env/python/requirements.txt`` and an
+empty ``BENTOML_HOME``, imports the archive and serves it from an empty directory: no file
+of the working tree is used. Every endpoint must answer correctly. Needs the default models
+in the store (``make models``). Takes one to three minutes (mostly the install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from scripts import serving
+from scripts.mask_sample import draw_face
+
+HEALTHY = {
+    "debt_ratio": 0.2,
+    "current_ratio": 2.5,
+    "operating_margin": 0.25,
+    "return_on_assets": 0.15,
+    "interest_coverage": 20.0,
+}
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def run(command: list[str], **options: object) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, **options)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def build_and_export(work: Path) -> tuple[str, Path]:
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    output = run([bentoml, "build", "--output", "tag"], cwd=serving.ROOT)
+    tag = output.strip().splitlines()[-1].removeprefix("__tag__:")
+    archive = work / "model_bundle.bento"
+    run([bentoml, "export", tag, str(archive)], cwd=serving.ROOT)
+    return tag, archive
+
+
+def requirements_of(archive: Path, work: Path) -> Path:
+    with tarfile.open(archive) as bento:
+        member = next(
+            m for m in bento.getmembers() if m.name.endswith("env/python/requirements.txt")
+        )
+        target = work / "requirements.txt"
+        target.write_bytes(bento.extractfile(member).read())  # type: ignore[union-attr]
+    return target
+
+
+def fresh_environment(requirements: Path, work: Path) -> Path:
+    venv = work / "venv"
+    run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)])
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
+    return venv
+
+
+def check_endpoints(url: str) -> list[str]:
+    """Call every endpoint; return what was checked (raises on a wrong answer)."""
+    checked = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+
+        def post(route: str, **request: object) -> dict:
+            response = http.post(route, **request)  # type: ignore[arg-type]
+            if response.status_code != 200:
+                raise AssertionError(f"{route}: {response.status_code} {response.text[:300]}")
+            checked.append(route)
+            return response.json()
+
+        assert post("/predict_credit", json=HEALTHY)["label"] == "healthy"
+        assert len(post("/predict_credit_batch", json={"items": [HEALTHY] * 3})["predictions"]) == 3
+        assert post("/classify_iris", json=SETOSA)["species"] == "setosa"
+        served = {m["tag"].split(":")[0] for m in post("/models")["models"]}
+        assert served == {"credit_health", "iris", "book_rating", "mask_classifier"}, served
+        book = post("/recommend_books", json={"user_id": 0, "k": 3})["books"][0]
+        assert post("/rate_book", json={"user_id": 0, "isbn": book["isbn"]})["book"]
+        assert (
+            len(
+                post("/rate_books", json={"items": [{"user_id": 0, "isbn": "1"}] * 2})[
+                    "predictions"
+                ]
+            )
+            == 2
+        )
+        image = io.BytesIO()
+        draw_face(3, np.random.default_rng(0)).save(image, "JPEG")
+        files = {"image": ("face.jpg", image.getvalue(), "image/jpeg")}
+        assert 0 <= post("/classify_mask", files=files)["class_id"] < 18
+        many = [("images", ("a.jpg", image.getvalue(), "image/jpeg"))] * 2
+        assert len(post("/classify_masks", files=many)["predictions"]) == 2
+    return checked
+
+
+def verify(keep: bool = False) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="verify-bento-"))
+    started = time.monotonic()
+    tag, archive = build_and_export(work)
+    venv = fresh_environment(requirements_of(archive, work), work)
+    installed = time.monotonic() - started
+    home, empty = work / "home", work / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="true")
+    bentoml = str(venv / "bin" / "bentoml")
+    run([bentoml, "import", str(archive)], env=env, cwd=empty)
+    port = serving.free_port()
+    log = work / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                bentoml,
+                "serve",
+                tag,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *serving.SERVE_OPTIONS,
+            ],
+            cwd=empty,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        ready = serving.wait_until_ready(url, process, 180)
+        checked = check_endpoints(url)
+    except Exception:
+        print(log.read_text()[-4000:])
+        raise
+    finally:
+        serving.stop(process)
+    report = {
+        "bento": tag,
+        "archive_mib": round(archive.stat().st_size / 2**20, 1),
+        "build_and_install_s": round(installed, 1),
+        "ready_s": round(ready, 1),
+        "endpoints": checked,
+    }
+    if not keep:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    print(json.dumps(verify(parser.parse_args().keep), indent=2))
