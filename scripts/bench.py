@@ -31,16 +31,9 @@ import numpy as np
 import psutil
 
 from scripts import load, serving
+from scripts.samples import HEALTHY, SETOSA
 
 REPORT = serving.ROOT / "docs" / "PERFORMANCE.md"
-HEALTHY = {
-    "debt_ratio": 0.2,
-    "current_ratio": 2.5,
-    "operating_margin": 0.25,
-    "return_on_assets": 0.15,
-    "interest_coverage": 20.0,
-}
-IRIS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 BOUNDARY = "benchboundary"
 
 
@@ -217,7 +210,7 @@ def workloads(tiny: bool) -> list[tuple[Workload, Workload | None, tuple[int, ..
         return [(credit, credit, (1, 4))]
     featurizer = BookFeaturizer.load(Artifact.load("book_rating:latest").path)
     pair = {"user_id": int(featurizer.user_ids[0]), "isbn": str(featurizer.isbns[0])}
-    iris = Workload.json("classify_iris", "/classify_iris", IRIS)
+    iris = Workload.json("classify_iris", "/classify_iris", SETOSA)
     book = Workload.json("rate_book", "/rate_book", pair)
     image = Workload.image("classify_mask", "/classify_mask", photo_jpeg())
     credit_batch = Workload.json(

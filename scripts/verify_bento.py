@@ -27,15 +27,7 @@ import numpy as np
 
 from scripts import serving
 from scripts.mask_sample import draw_face
-
-HEALTHY = {
-    "debt_ratio": 0.2,
-    "current_ratio": 2.5,
-    "operating_margin": 0.25,
-    "return_on_assets": 0.15,
-    "interest_coverage": 20.0,
-}
-SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+from scripts.samples import HEALTHY, SETOSA
 
 
 def run(command: list[str], **options: object) -> str:

@@ -8,8 +8,8 @@ import bentoml
 import httpx
 import pytest
 
+from scripts.samples import HEALTHY, SETOSA
 from tests.conftest import Server
-from tests.samples import HEALTHY, SETOSA
 
 
 def body(base: dict, **changes: object) -> str:

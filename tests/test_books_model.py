@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ from models.ffm import FieldAwareFactorizationMachine
 from scripts import book_sample
 from scripts.book_data import load_book_crossing, load_boostcamp
 from scripts.import_books import import_checkpoint
-from scripts.serving import ROOT
+from tests.commands import run_script
 
 NAME = "book_import_test"  # keeps the served book_rating:latest untouched
 
@@ -209,22 +207,8 @@ def test_checkpoint_of_other_data_is_refused_with_shapes(sample_dir: Path, tmp_p
 def test_import_command_exits_2_on_a_bad_checkpoint(sample_dir: Path, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_text("nope")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.import_books",
-            "--checkpoint",
-            str(junk),
-            "--data-dir",
-            str(sample_dir),
-            "--name",
-            NAME,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_script(
+        "import_books", "--checkpoint", str(junk), "--data-dir", str(sample_dir), "--name", NAME
     )
     assert result.returncode == 2
     assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr

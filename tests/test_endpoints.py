@@ -13,8 +13,8 @@ from models.artifact import Artifact
 from models.credit import CREDIT
 from models.iris import IRIS
 from models.tabular import load_classifier
+from scripts.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 from tests.conftest import Server
-from tests.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 
 
 @pytest.fixture(scope="module")

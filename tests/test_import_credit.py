@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import joblib
@@ -17,7 +15,7 @@ from models.artifact import Artifact
 from models.credit import CREDIT
 from models.tabular import build_network, load_classifier
 from scripts.import_credit import import_model
-from scripts.serving import ROOT
+from tests.commands import run_script
 
 NAME = "credit_import_test"  # keeps the served credit_health:latest untouched
 
@@ -135,22 +133,8 @@ def test_command_line_reports_a_bad_file_and_exits_2(
 ) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a model")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.import_credit",
-            "--model",
-            str(junk),
-            "--scaler",
-            str(users_scaler[1]),
-            "--name",
-            NAME,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_script(
+        "import_credit", "--model", str(junk), "--scaler", str(users_scaler[1]), "--name", NAME
     )
     assert result.returncode == 2
     assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr

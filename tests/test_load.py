@@ -16,8 +16,8 @@ import httpx
 
 from models.artifact import Artifact
 from models.books import BookFeaturizer
+from scripts.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 from tests.conftest import Server
-from tests.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = 40

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from models.faces import Preprocessing, resize
 from models.images import InvalidImageError, load_rgb
 from models.mask import MaskBaseModel, load_network, normalise, preprocess
 from scripts.import_mask import import_checkpoint
-from scripts.serving import ROOT
+from tests.commands import run_script
 from tests.images import decompression_bomb, encode, face, truncated_jpeg
 
 NAME = "mask_import_test"  # keeps the served mask_classifier:latest untouched
@@ -124,13 +122,7 @@ def test_wrong_output_shape_is_refused(tmp_path: Path) -> None:
 def test_import_command_reports_a_foreign_state_dict(tmp_path: Path) -> None:
     path = tmp_path / "other.pth"
     torch.save(OtherNet().state_dict(), path)
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.import_mask", "--checkpoint", str(path), "--name", NAME],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_script("import_mask", "--checkpoint", str(path), "--name", NAME)
     assert result.returncode == 2
     assert "is not a state_dict of the baseline's BaseModel" in result.stderr
 

@@ -1,4 +1,4 @@
-"""Valid request bodies, shared by the tests."""
+"""Valid request bodies, shared by the tests, the benchmark and the Bento check."""
 
 HEALTHY = {
     "debt_ratio": 0.2,
