@@ -1,0 +1,37 @@
+"""deploy/kubernetes.yaml points its probes and scraping at routes the server really answers."""
+
+from __future__ import annotations
+
+import httpx
+import yaml
+
+from scripts.serving import ROOT, SERVE_OPTIONS
+
+MANIFESTS = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
+
+
+def container() -> dict:
+    [deployment] = [m for m in MANIFESTS if m["kind"] == "Deployment"]
+    [spec] = deployment["spec"]["template"]["spec"]["containers"]
+    return spec
+
+
+def test_manifests_are_a_deployment_service_and_autoscaler() -> None:
+    assert [m["kind"] for m in MANIFESTS] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+
+
+def test_probes_and_metrics_paths_answer(http: httpx.Client) -> None:
+    spec = container()
+    paths = {spec[probe]["httpGet"]["path"] for probe in ("readinessProbe", "livenessProbe")}
+    assert paths == {"/readyz", "/livez"}
+    [deployment] = [m for m in MANIFESTS if m["kind"] == "Deployment"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    paths.add(annotations["prometheus.io/path"])
+    for path in paths:
+        assert http.get(path).status_code == 200, path
+
+
+def test_container_serves_with_the_options_we_test_with() -> None:
+    assert tuple(container()["args"]) == SERVE_OPTIONS
+    names = {variable["name"] for variable in container()["env"]}
+    assert {"MAX_REQUEST_BYTES", "MAX_IMAGE_PIXELS", "BENTOML_DO_NOT_TRACK"} <= names
