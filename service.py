@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import aiohttp
 import bentoml
 import numpy as np
 from pydantic import Field, ValidationError
@@ -75,6 +76,20 @@ class ModelBundle:
     def __init__(self) -> None:
         self._described: dict[str, dict[str, Any]] = {}
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
+
+    async def __is_ready__(self) -> bool:
+        """Ready when every runner answers its readiness probe. BentoML asks them too, after
+        this, but turns a refused connection (a runner being restarted) into a 500; here it is
+        a plain "not ready" (503)."""
+
+        async def ready(runner: Any) -> bool:
+            try:
+                return await runner.is_ready(timeout=5)
+            except (aiohttp.ClientError, OSError):
+                return False
+
+        runners = (self.credit, self.iris, self.books, self.mask)
+        return all(await asyncio.gather(*(ready(runner) for runner in runners)))
 
     async def _predict(
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
