@@ -108,7 +108,9 @@ def save_artifact(
     if len(kinds) != 1:
         raise ValueError("pass exactly one of state_dict, torchscript or exported")
     weights: Weights = kinds[0]  # type: ignore[assignment]
-    full = {"format_version": FORMAT_VERSION, "weights": weights, **metadata}
+    # BentoML metadata holds no nulls: an unknown value (no data hash ...) is left out.
+    known = {key: value for key, value in metadata.items() if value is not None}
+    full = {"format_version": FORMAT_VERSION, "weights": weights, **known}
     with bentoml.models.create(name, metadata=full, labels={"weights": weights}) as ref:
         if state_dict is not None:
             torch.save(

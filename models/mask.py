@@ -55,8 +55,8 @@ class MaskBaseModel(nn.Module):
 def mask_metadata(
     prep: Preprocessing, *, metrics: dict[str, Any], data_hash: str | None, source: str
 ) -> dict[str, Any]:
-    """Metadata of a mask artifact (unknown values left out: BentoML metadata holds no nulls)."""
-    metadata = {
+    """Metadata of a mask artifact."""
+    return {
         "task": MASK_CLASSIFIER,
         "labels": {"mask": list(MASK), "gender": list(GENDER), "age": list(AGE)},
         "num_classes": NUM_CLASSES,
@@ -65,7 +65,6 @@ def mask_metadata(
         "data_hash": data_hash,
         "source": source,
     }
-    return {key: value for key, value in metadata.items() if value is not None}
 
 
 def load_network(artifact: Artifact) -> tuple[nn.Module, Preprocessing]:

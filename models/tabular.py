@@ -100,12 +100,8 @@ def tabular_metadata(
     data_hash: str | None,
     source: str,
 ) -> dict[str, Any]:
-    """Metadata of a tabular artifact; ``hidden=None`` for a TorchScript network.
-
-    Unknown values (no hidden widths, no training-data hash) are left out: BentoML metadata
-    holds no nulls.
-    """
-    metadata = {
+    """Metadata of a tabular artifact; ``hidden=None`` for a program (TorchScript, export)."""
+    return {
         "task": task.name,
         "features": list(task.features),
         "labels": list(task.labels),
@@ -115,7 +111,6 @@ def tabular_metadata(
         "data_hash": data_hash,
         "source": source,
     }
-    return {key: value for key, value in metadata.items() if value is not None}
 
 
 def load_classifier(artifact: Artifact, task: TabularTask) -> TabularClassifier:

@@ -189,13 +189,8 @@ def raw_model_rows_per_second(seconds: float) -> list[tuple[str, float]]:
     rows = []
     for batch in (1, 64):
         x = np.tile(np.array([list(HEALTHY.values())], np.float32), (batch, 1))
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            classifier.predict_proba(x)
-            done += batch
-        rows.append(
-            (f"credit model in-process, batch {batch}", done / (time.perf_counter() - started))
-        )
+        rate = load.per_second(lambda x=x: classifier.predict_proba(x), seconds, batch)
+        rows.append((f"credit model in-process, batch {batch}", rate))
     return rows
 
 
@@ -203,7 +198,7 @@ def workloads(tiny: bool) -> list[tuple[Workload, Workload | None, tuple[int, ..
     """(bundle workload, baseline counterpart, client counts)."""
     from models.artifact import Artifact
     from models.books import BookFeaturizer
-    from scripts.bench_mask import photo_jpeg
+    from scripts.mask_sample import jpeg
 
     credit = Workload.json("predict_credit", "/predict_credit", HEALTHY)
     if tiny:
@@ -212,7 +207,7 @@ def workloads(tiny: bool) -> list[tuple[Workload, Workload | None, tuple[int, ..
     pair = {"user_id": int(featurizer.user_ids[0]), "isbn": str(featurizer.isbns[0])}
     iris = Workload.json("classify_iris", "/classify_iris", SETOSA)
     book = Workload.json("rate_book", "/rate_book", pair)
-    image = Workload.image("classify_mask", "/classify_mask", photo_jpeg())
+    image = Workload.image("classify_mask", "/classify_mask", jpeg())
     credit_batch = Workload.json(
         "predict_credit_batch (100 rows)", "/predict_credit_batch", {"items": [HEALTHY] * 100}, 100
     )

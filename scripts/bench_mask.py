@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -28,25 +27,9 @@ from models.images import load_rgb
 from models.mask import load_network, normalise
 from models.names import MASK_CLASSIFIER
 from scripts import load, serving
-from scripts.mask_sample import draw_face
+from scripts.mask_sample import jpeg
 
 REPORT = serving.ROOT / "docs" / "PERFORMANCE-mask.md"
-
-
-def photo_jpeg() -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    draw_face(7, np.random.default_rng(0)).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def per_second(function: object, seconds: float, items: int = 1) -> float:
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        function()  # type: ignore[operator]
-        done += items
-    return done / (time.perf_counter() - started)
 
 
 def in_process(data: bytes, seconds: float) -> list[tuple[str, float]]:
@@ -61,12 +44,15 @@ def in_process(data: bytes, seconds: float) -> list[tuple[str, float]]:
     return [
         (
             "decode + resize (front, one thread)",
-            per_second(lambda: resize(load_rgb(data), prep), seconds),
+            load.per_second(lambda: resize(load_rgb(data), prep), seconds),
         ),
-        ("model forward, batch 1 (runner, one thread)", per_second(lambda: forward(1), seconds)),
+        (
+            "model forward, batch 1 (runner, one thread)",
+            load.per_second(lambda: forward(1), seconds),
+        ),
         (
             "model forward, batch 16 (runner, one thread)",
-            per_second(lambda: forward(16), seconds, 16),
+            load.per_second(lambda: forward(16), seconds, 16),
         ),
     ]
 
@@ -82,7 +68,7 @@ def through_server(url: str, data: bytes, seconds: float) -> list[tuple[str, loa
 
 
 def report(url: str | None, seconds: float) -> str:
-    data = photo_jpeg()
+    data = jpeg()
     local = in_process(data, seconds)
     process = None
     if url is None:

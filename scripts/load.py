@@ -34,6 +34,15 @@ class LoadResult:
         return sum(n for status, n in self.statuses.items() if status != "200")
 
 
+def per_second(function: Callable[[], object], seconds: float, items: int = 1) -> float:
+    """Items per second when ``function`` (handling ``items`` each call) runs for ``seconds``."""
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        function()
+        done += items
+    return done / (time.perf_counter() - started)
+
+
 async def run(url: str, send: Request, clients: int, seconds: float) -> LoadResult:
     """Each client sends back to back until ``seconds`` are over; every answer is counted."""
     result = LoadResult(clients, seconds)

@@ -11,6 +11,7 @@ noise vary. DIR gets ``<class_id>/<n>.jpg`` files and ``labels.csv``.
 from __future__ import annotations
 
 import argparse
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,13 @@ def draw_face(class_id: int, rng: np.random.Generator) -> Image.Image:
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     noise = rng.normal(0, 6, (HEIGHT, WIDTH, 3))
     return Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8))
+
+
+def jpeg(class_id: int = 7, seed: int = 0) -> bytes:
+    """One synthetic face photo as JPEG bytes (quality 90), for benchmarks and checks."""
+    buffer = io.BytesIO()
+    draw_face(class_id, np.random.default_rng(seed)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def faces(per_class: int, seed: int = 0) -> Iterator[tuple[int, Image.Image]]:

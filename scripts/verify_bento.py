@@ -12,7 +12,6 @@ in the store (``make models``). Takes one to three minutes (mostly the install).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -23,10 +22,9 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from scripts import serving
-from scripts.mask_sample import draw_face
+from scripts.mask_sample import jpeg
 from scripts.samples import HEALTHY, SETOSA
 
 
@@ -90,11 +88,10 @@ def check_endpoints(url: str) -> list[str]:
             )
             == 2
         )
-        image = io.BytesIO()
-        draw_face(3, np.random.default_rng(0)).save(image, "JPEG")
-        files = {"image": ("face.jpg", image.getvalue(), "image/jpeg")}
+        image = jpeg(class_id=3)
+        files = {"image": ("face.jpg", image, "image/jpeg")}
         assert 0 <= post("/classify_mask", files=files)["class_id"] < 18
-        many = [("images", ("a.jpg", image.getvalue(), "image/jpeg"))] * 2
+        many = [("images", ("a.jpg", image, "image/jpeg"))] * 2
         assert len(post("/classify_masks", files=many)["predictions"]) == 2
     return checked
 
