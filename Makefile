@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: serve test lint models bento verify-bento bench venv clean
+.PHONY: serve test lint models bento verify-bento container bench venv clean
 
 # The venv is (re)built when it is missing or a requirements file changed.
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -32,6 +32,15 @@ bento: models
 ## import it into an empty BENTOML_HOME and serve it from an empty directory.
 verify-bento: models
 	$(BIN)/python -m scripts.verify_bento
+
+## Build the container image model_bundle:$(TORCH_BACKEND) with `bentoml containerize` (needs a
+## Docker engine). CPU torch by default; TORCH_BACKEND=cu130 (a uv --torch-backend value) for CUDA.
+TORCH_BACKEND ?= cpu
+container: bento
+	@docker info > /dev/null 2>&1 || { echo "make container needs a running Docker engine" \
+		"(docker info failed); make verify-bento checks the same Bento without one"; exit 1; }
+	UV_TORCH_BACKEND=$(TORCH_BACKEND) $(BIN)/bentoml containerize model_bundle:latest \
+		--image-tag model_bundle:$(TORCH_BACKEND)
 
 ## Benchmark the bundle against a plain FastAPI server; writes docs/PERFORMANCE.md.
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.

@@ -1,12 +1,15 @@
-"""Prove the Bento is self-contained: what a container does, without Docker.
+"""Prove the Bento is self-contained: what its container does, without Docker.
 
     python -m scripts.verify_bento [--keep]      (make verify-bento)
 
-Builds the Bento from bentofile.yaml, exports it (``bentoml export``), then in a fresh
-virtual environment made only from the Bento's own ``env/python/requirements.txt`` and an
-empty ``BENTOML_HOME``, imports the archive and serves it from an empty directory: no file
-of the working tree is used. Every endpoint must answer correctly. Needs the default models
-in the store (``make models``). Takes one to three minutes (mostly the install).
+Builds the Bento from bentofile.yaml and exports it (``bentoml export``: the archive is the
+image's build context, models included). Then, as the Bento's Dockerfile does: a fresh
+virtual environment made only from the Bento's own ``env/python/requirements.txt``, the
+archive unpacked as ``BENTO_PATH``, an empty ``BENTOML_HOME``, ``BENTOML_CONTAINERIZED``
+set, and the Bento's own ``env/docker/entrypoint.sh`` started with the arguments of
+deploy/kubernetes.yaml. No file of the working tree is used. Every endpoint must answer
+correctly. Needs the default models in the store (``make models``). Takes one to three
+minutes (mostly the install).
 """
 
 from __future__ import annotations
@@ -44,14 +47,21 @@ def build_and_export(work: Path) -> tuple[str, Path]:
     return tag, archive
 
 
-def requirements_of(archive: Path, work: Path) -> Path:
+def unpack(archive: Path, bento_path: Path) -> Path:
     with tarfile.open(archive) as bento:
-        member = next(
-            m for m in bento.getmembers() if m.name.endswith("env/python/requirements.txt")
-        )
-        target = work / "requirements.txt"
-        target.write_bytes(bento.extractfile(member).read())  # type: ignore[union-attr]
-    return target
+        bento.extractall(bento_path, filter="data")
+    return bento_path
+
+
+def dockerfile_facts(bento_path: Path) -> dict[str, object]:
+    """What the image will be: its user, ports and which torch build it installs."""
+    dockerfile = (bento_path / "env" / "docker" / "Dockerfile").read_text()
+    lines = dockerfile.splitlines()
+    return {
+        "user": next(line.split()[1] for line in lines if line.startswith("USER ")),
+        "ports": [int(line.split()[1]) for line in lines if line.startswith("EXPOSE ")],
+        "torch_backend_secret": "--mount=type=secret,id=UV_TORCH_BACKEND" in dockerfile,
+    }
 
 
 def fresh_environment(requirements: Path, work: Path) -> Path:
@@ -100,29 +110,27 @@ def verify(keep: bool = False) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="verify-bento-"))
     started = time.monotonic()
     tag, archive = build_and_export(work)
-    venv = fresh_environment(requirements_of(archive, work), work)
+    bento_path = unpack(archive, work / "bento")
+    venv = fresh_environment(bento_path / "env" / "python" / "requirements.txt", work)
     installed = time.monotonic() - started
-    home, empty = work / "home", work / "empty"
-    empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="true")
-    bentoml = str(venv / "bin" / "bentoml")
-    run([bentoml, "import", str(archive)], env=env, cwd=empty)
+    env.update(  # what the Bento's Dockerfile sets (ENV lines and the bentofile's envs)
+        PATH=f"{venv / 'bin'}:{env['PATH']}",
+        BENTO_PATH=str(bento_path),
+        BENTOML_HOME=str(work / "home"),
+        BENTOML_CONTAINERIZED="true",
+        BENTOML_DO_NOT_TRACK="true",
+    )
     port = serving.free_port()
     log = work / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [
-                bentoml,
-                "serve",
-                tag,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
+                str(bento_path / "env" / "docker" / "entrypoint.sh"),
+                *("--host", "127.0.0.1", "--port", str(port)),
                 *serving.SERVE_OPTIONS,
             ],
-            cwd=empty,
+            cwd=bento_path,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -143,6 +151,7 @@ def verify(keep: bool = False) -> dict[str, object]:
         "build_and_install_s": round(installed, 1),
         "ready_s": round(ready, 1),
         "endpoints": checked,
+        "image": dockerfile_facts(bento_path),
     }
     if not keep:
         subprocess.run(["rm", "-rf", str(work)], check=False)

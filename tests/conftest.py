@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,14 +52,10 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def server(
-    default_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """`bentoml serve service:ModelBundle` on a free loopback port, started once."""
+def launch(log: Path, env: dict[str, str] | None = None) -> Server:
+    """`bentoml serve service:ModelBundle` on a free loopback port, once it is ready."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    process = start(port, log)
+    process = start(port, log, env)
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         wait_until_ready(running.url, process, READY_TIMEOUT_S)
@@ -67,8 +63,38 @@ def server(
         stop(process)
         print(running.log_text()[-5000:])
         raise
+    return running
+
+
+@pytest.fixture(scope="session")
+def server(
+    default_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The server most tests share, started once."""
+    running = launch(tmp_path_factory.mktemp("server") / "serve.log")
     yield running
-    stop(process)
+    stop(running.process)
+
+
+@pytest.fixture
+def own_server(default_models: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers of a test's own (extra environment variables, workers to kill).
+
+    Each gets a BENTOML_HOME of its own sharing the models: a second server in the same home
+    would wipe the session server's metrics directory (bentoml ensure_prometheus_dir)."""
+    started: list[Server] = []
+
+    def serve(env: dict[str, str] | None = None) -> Server:
+        home = tmp_path / f"home-{len(started)}"
+        home.mkdir()
+        (home / "models").symlink_to(BENTOML_HOME / "models")
+        log = tmp_path / f"serve-{len(started)}.log"
+        started.append(launch(log, {"BENTOML_HOME": str(home), **(env or {})}))
+        return started[-1]
+
+    yield serve
+    for running in started:
+        stop(running.process)
 
 
 @pytest.fixture(scope="session")

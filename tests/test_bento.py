@@ -1,4 +1,5 @@
-"""The Bento serves from a fresh environment built only from its own files (as a container)."""
+"""The Bento serves from a fresh environment built only from its own files, started by its own
+container entrypoint, as its image would."""
 
 from __future__ import annotations
 
@@ -21,3 +22,10 @@ def test_exported_bento_serves_every_endpoint_from_a_fresh_environment(
         "/classify_masks",
     ]
     assert report["ready_s"] < 60
+    # The image runs as a non-root user, on port 3000 (3001: Prometheus), and takes torch from
+    # the CPU index unless UV_TORCH_BACKEND says otherwise at build time.
+    assert report["image"] == {
+        "user": "bentoml",
+        "ports": [3000, 3001],
+        "torch_backend_secret": True,
+    }

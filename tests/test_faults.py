@@ -1,5 +1,6 @@
-"""A runner killed under load: readiness says so (503, never 500), requests get 200 or 503,
-and the server recovers by itself (``bentoml serve`` restarts the worker)."""
+"""A runner killed: readiness says so (503, never 500), requests get 200 or 503, and the server
+recovers by itself (``bentoml serve`` restarts the worker); inside a container, where BentoML
+restarts nothing, the server exits and the orchestrator restarts the container."""
 
 from __future__ import annotations
 
@@ -8,45 +9,25 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import psutil
-import pytest
 
-from scripts.samples import HEALTHY
-from scripts.serving import free_port, start, stop, wait_until_ready
-from tests.conftest import BENTOML_HOME
+from scripts.samples import HEALTHY, SETOSA
+from tests.conftest import Server
 
 
-@pytest.fixture
-def own_server(default_models: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """A server of its own: killing its workers must not disturb the other tests."""
-    # A BENTOML_HOME of its own sharing the models: a server starting in the same home would
-    # wipe the session server's metrics directory (bentoml ensure_prometheus_dir).
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(BENTOML_HOME / "models")
-    port = free_port()
-    process = start(port, tmp_path / "serve.log", env={"BENTOML_HOME": str(home)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, 120)
-        yield url, process.pid
-    finally:
-        stop(process)
-
-
-def credit_runner(arbiter: int) -> psutil.Process:
+def credit_runner(arbiter: int) -> psutil.Process | None:
     for child in psutil.Process(arbiter).children(recursive=True):
         if "CreditRunner" in " ".join(child.cmdline()):
             return child
-    raise LookupError("no CreditRunner worker")
+    return None
 
 
-def test_a_killed_runner_is_reported_and_recovered(own_server: tuple[str, int]) -> None:
-    url, arbiter = own_server
+def test_a_killed_runner_is_reported_and_recovered(own_server: Callable[..., Server]) -> None:
+    running = own_server()
+    url, arbiter = running.url, running.process.pid
     statuses: Counter[str] = Counter()
     stop_load = threading.Event()
 
@@ -67,7 +48,8 @@ def test_a_killed_runner_is_reported_and_recovered(own_server: tuple[str, int]) 
         while time.monotonic() < deadline:
             status = http.get("/readyz").status_code
             readiness[status] += 1
-            if status == 200 and credit_runner(arbiter).pid != victim.pid:
+            restarted = credit_runner(arbiter)
+            if status == 200 and restarted is not None and restarted.pid != victim.pid:
                 break
             time.sleep(0.02)
         time.sleep(1)  # load against the recovered runner
@@ -76,7 +58,20 @@ def test_a_killed_runner_is_reported_and_recovered(own_server: tuple[str, int]) 
             worker.join()
         assert http.post("/predict_credit", json=HEALTHY).json()["label"] == "healthy"
 
-    assert credit_runner(arbiter).pid != victim.pid  # restarted
+    assert credit_runner(arbiter) not in (None, victim)  # restarted
     assert set(readiness) <= {200, 503}, readiness
     assert set(statuses) <= {"200", "503"}, statuses
     assert statuses["200"] > 0
+
+
+def test_in_a_container_a_dead_runner_stops_the_server(own_server: Callable[..., Server]) -> None:
+    """BENTOML_CONTAINERIZED (set by the Bento's Dockerfile) turns BentoML's respawning off: the
+    server exits instead, so the container stops and the orchestrator restarts it."""
+    running = own_server({"BENTOML_CONTAINERIZED": "true"})
+    with httpx.Client(base_url=running.url, timeout=30) as http:
+        assert http.post("/classify_iris", json=SETOSA).json()["species"] == "setosa"
+    victim = credit_runner(running.process.pid)
+    assert victim is not None
+    victim.kill()
+    assert running.process.wait(timeout=30) != 0
+    assert "No active process found for watcher" in running.log_text()
