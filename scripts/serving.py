@@ -8,6 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -76,3 +79,46 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running ``bentoml serve`` of the bundle."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def launch(log: Path, env: dict[str, str] | None = None, timeout_s: float = 120) -> Server:
+    """The bundle on a free loopback port, returned once it is ready (stopped if it is not)."""
+    port = free_port()
+    process = start(port, log, env)
+    running = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_ready(running.url, process, timeout_s)
+    except Exception:
+        stop(process)
+        print(running.log_text()[-5000:])
+        raise
+    return running
+
+
+@contextmanager
+def separate_server(
+    directory: Path, models: Path, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """The bundle in a BENTOML_HOME of its own under ``directory``, sharing the ``models``
+    directory of a store: two servers in one BENTOML_HOME would share (and the second one
+    wipe) the Prometheus directory (bentoml ensure_prometheus_dir). Stopped on exit."""
+    home = directory / "bentoml-home"
+    home.mkdir(parents=True)
+    (home / "models").symlink_to(models)
+    running = launch(directory / "serve.log", {**(env or {}), "BENTOML_HOME": str(home)})
+    try:
+        yield running
+    finally:
+        stop(running.process)

@@ -6,19 +6,19 @@ tests never touch the user's own model store.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from models.names import BOOK_RATING, CREDIT_HEALTH, IRIS, MASK_CLASSIFIER
-from scripts.serving import free_port, start, stop, wait_until_ready
+from scripts.serving import Server, launch, separate_server, stop
 
 BENTOML_HOME = Path(tempfile.mkdtemp(prefix="model-bundle-tests-"))
 os.environ["BENTOML_HOME"] = str(BENTOML_HOME)
@@ -42,59 +42,28 @@ def default_models() -> dict[str, str]:
     return {name: str(stored_tag(name)) for name in DEFAULTS}
 
 
-@dataclass(frozen=True)
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def launch(log: Path, env: dict[str, str] | None = None) -> Server:
-    """`bentoml serve service:ModelBundle` on a free loopback port, once it is ready."""
-    port = free_port()
-    process = start(port, log, env)
-    running = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        wait_until_ready(running.url, process, READY_TIMEOUT_S)
-    except Exception:
-        stop(process)
-        print(running.log_text()[-5000:])
-        raise
-    return running
-
-
 @pytest.fixture(scope="session")
 def server(
     default_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """The server most tests share, started once."""
-    running = launch(tmp_path_factory.mktemp("server") / "serve.log")
+    running = launch(tmp_path_factory.mktemp("server") / "serve.log", timeout_s=READY_TIMEOUT_S)
     yield running
     stop(running.process)
 
 
 @pytest.fixture
 def own_server(default_models: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start servers of a test's own (extra environment variables, workers to kill).
+    """Start servers of a test's own (extra environment variables, workers to kill), each in
+    a BENTOML_HOME of its own sharing the session's models; stopped after the test."""
+    numbers = itertools.count()
+    with ExitStack() as servers:
 
-    Each gets a BENTOML_HOME of its own sharing the models: a second server in the same home
-    would wipe the session server's metrics directory (bentoml ensure_prometheus_dir)."""
-    started: list[Server] = []
+        def serve(env: dict[str, str] | None = None) -> Server:
+            directory = tmp_path / f"server-{next(numbers)}"
+            return servers.enter_context(separate_server(directory, BENTOML_HOME / "models", env))
 
-    def serve(env: dict[str, str] | None = None) -> Server:
-        home = tmp_path / f"home-{len(started)}"
-        home.mkdir()
-        (home / "models").symlink_to(BENTOML_HOME / "models")
-        log = tmp_path / f"serve-{len(started)}.log"
-        started.append(launch(log, {"BENTOML_HOME": str(home), **(env or {})}))
-        return started[-1]
-
-    yield serve
-    for running in started:
-        stop(running.process)
+        yield serve
 
 
 @pytest.fixture(scope="session")

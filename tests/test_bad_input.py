@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from scripts.samples import HEALTHY, SETOSA
-from tests.conftest import Server
+from scripts.serving import Server
 
 
 def body(base: dict, **changes: object) -> str:

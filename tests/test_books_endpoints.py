@@ -8,7 +8,7 @@ import pytest
 
 from models.artifact import Artifact
 from models.book_rating import BookRatingModel
-from tests.conftest import Server
+from scripts.serving import Server
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from models.credit import CREDIT
 from models.iris import IRIS
 from models.tabular import load_classifier
 from scripts.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
-from tests.conftest import Server
+from scripts.serving import Server
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,17 @@ import httpx
 import psutil
 
 from scripts.samples import HEALTHY, SETOSA
-from tests.conftest import Server
+from scripts.serving import Server
 
 
 def credit_runner(arbiter: int) -> psutil.Process | None:
+    """The live CreditRunner worker under the server's arbiter (a killed one is a zombie)."""
     for child in psutil.Process(arbiter).children(recursive=True):
-        if "CreditRunner" in " ".join(child.cmdline()):
-            return child
+        try:
+            if "CreditRunner" in " ".join(child.cmdline()):
+                return child
+        except psutil.Error:  # exited (a zombie until reaped) between listing and reading
+            continue
     return None
 
 

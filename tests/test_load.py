@@ -17,7 +17,7 @@ import httpx
 from models.artifact import Artifact
 from models.books import BookFeaturizer
 from scripts.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
-from tests.conftest import Server
+from scripts.serving import Server
 
 CLIENTS = 64
 REQUESTS_PER_CLIENT = 40

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from models.faces import class_parts
-from tests.conftest import Server
+from scripts.serving import Server
 from tests.images import decompression_bomb, encode, face, truncated_jpeg
 from tests.test_mask_model import served_probabilities
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.serving import ROOT
-from tests.conftest import Server
+from scripts.serving import ROOT, Server
 from tests.images import encode, face
 
 README = (ROOT / "README.md").read_text()
