@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import httpx
+import psutil
 import yaml
 
-from scripts.serving import ROOT, SERVE_OPTIONS
+from scripts.samples import SETOSA
+from scripts.serving import ROOT, SERVE_OPTIONS, Server
 
 MANIFESTS = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
 
@@ -35,3 +40,15 @@ def test_container_serves_with_the_options_we_test_with() -> None:
     assert tuple(container()["args"]) == SERVE_OPTIONS
     names = {variable["name"] for variable in container()["env"]}
     assert {"MAX_REQUEST_BYTES", "MAX_IMAGE_PIXELS", "BENTOML_DO_NOT_TRACK"} <= names
+
+
+def test_workers_are_set_by_environment(own_server: Callable[..., Server]) -> None:
+    """The README's BENTOML_CONFIG_OVERRIDES example: two IrisRunner workers, both serving."""
+    overrides = {"services": {"IrisRunner": {"workers": 2}}}
+    running = own_server({"BENTOML_CONFIG_OVERRIDES": json.dumps(overrides)})
+    children = psutil.Process(running.process.pid).children(recursive=True)
+    iris_workers = [child for child in children if "IrisRunner" in " ".join(child.cmdline())]
+    assert len(iris_workers) == 2
+    with httpx.Client(base_url=running.url, timeout=30) as http:
+        answer = http.post("/classify_iris", json=SETOSA)
+    assert answer.json()["species"] == "setosa"
