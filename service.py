@@ -12,7 +12,6 @@ import bentoml
 import numpy as np
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from starlette.staticfiles import StaticFiles
 
 from answers import feature_matrix, labelled, mask_prediction
 from guards import MAX_IMAGE_PIXELS, BodySizeLimit, ConciseClientErrors, UploadGuard
@@ -45,6 +44,7 @@ from schemas import (
     Recommendations,
     ServedModels,
 )
+from web_page import WebPage
 
 
 def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
@@ -67,11 +67,7 @@ def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) ->
     return np.stack(images)
 
 
-# The web page for people (issue 9): static files served by the bundle itself at /ui/.
-WEB_PAGE = StaticFiles(directory=Path(__file__).parent / "ui", html=True)
-
-
-@bentoml.asgi_app(WEB_PAGE, path="/ui", name="web_page")
+@bentoml.asgi_app(WebPage(), path="/ui", name="web_page")
 @bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 60})
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)
