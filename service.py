@@ -44,6 +44,7 @@ from schemas import (
     Recommendations,
     ServedModels,
 )
+from web_page import WebPage
 
 
 def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
@@ -66,6 +67,7 @@ def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) ->
     return np.stack(images)
 
 
+@bentoml.asgi_app(WebPage(), path="/ui", name="web_page")
 @bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 60})
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)

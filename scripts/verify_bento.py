@@ -8,8 +8,8 @@ virtual environment made only from the Bento's own ``env/python/requirements.txt
 archive unpacked as ``BENTO_PATH``, an empty ``BENTOML_HOME``, ``BENTOML_CONTAINERIZED``
 set, and the Bento's own ``env/docker/entrypoint.sh`` started with the arguments of
 deploy/kubernetes.yaml. No file of the working tree is used. Every endpoint must answer
-correctly. Needs the default models in the store (``make models``). Takes one to three
-minutes (mostly the install).
+correctly, and the web page (/ui/) must be served. Needs the default models in the store
+(``make models``). Takes one to three minutes (mostly the install).
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ import httpx
 from scripts import serving
 from scripts.mask_sample import jpeg
 from scripts.samples import HEALTHY, SETOSA
+
+WEB_PAGE_FILES = (
+    "/ui/",
+    "/ui/app.js",
+    "/ui/style.css",
+    "/ui/favicon.svg",
+    "/ui/cover-placeholder.svg",
+)
 
 
 def run(command: list[str], **options: object) -> str:
@@ -103,6 +111,13 @@ def check_endpoints(url: str) -> list[str]:
         assert 0 <= post("/classify_mask", files=files)["class_id"] < 18
         many = [("images", ("a.jpg", image, "image/jpeg"))] * 2
         assert len(post("/classify_masks", files=many)["predictions"]) == 2
+
+        for page_file in WEB_PAGE_FILES:  # the web page ships in the Bento too
+            response = http.get(page_file)
+            if response.status_code != 200 or not response.content:
+                raise AssertionError(f"{page_file}: {response.status_code}")
+            checked.append(page_file)
+        assert 'src="app.js"' in http.get("/ui/").text
     return checked
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from scripts import verify_bento
 
 
-def test_exported_bento_serves_every_endpoint_from_a_fresh_environment(
+def test_exported_bento_serves_every_endpoint_and_the_web_page_from_a_fresh_environment(
     default_models: dict[str, str],
 ) -> None:
     report = verify_bento.verify()
@@ -20,6 +20,11 @@ def test_exported_bento_serves_every_endpoint_from_a_fresh_environment(
         "/rate_books",
         "/classify_mask",
         "/classify_masks",
+        "/ui/",
+        "/ui/app.js",
+        "/ui/style.css",
+        "/ui/favicon.svg",
+        "/ui/cover-placeholder.svg",
     ]
     assert report["ready_s"] < 60
     # The image runs as a non-root user, on port 3000 (3001: Prometheus), and takes torch from
