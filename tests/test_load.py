@@ -1,75 +1,37 @@
-"""Concurrent load through the composed service: every request answered correctly, batched.
+"""Concurrent load through the composed service over every endpoint: every answer correct.
 
-This is also the regression test for BentoML's inter-service session refresh (see
-runners/config.py): without `runner_connection` raised, a few percent of these requests
-fail with 500.
+Also the regression test for BentoML's inter-service session refresh (bentoml #5540, #5544;
+see runners/config.py). With BentoML's default ``runner_connection`` restored, the same burst
+breaks dozens of runner connections: runners/calls.py resends those calls (a few still
+fail: 500s before the resend existed, 503s since); with ours, no call needs resending.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
 
 import httpx
 
-from models.artifact import Artifact
-from models.books import BookFeaturizer
-from scripts.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 from scripts.serving import Server
+from scripts.traffic import OK, drive, mix
 
 CLIENTS = 64
-REQUESTS_PER_CLIENT = 40
-
-# (route, body, check on the answer); the books entries are added by book_mix()
-MIX = [
-    ("/predict_credit", HEALTHY, lambda a: a["label"] == "healthy"),
-    ("/predict_credit", UNHEALTHY, lambda a: a["label"] == "unhealthy"),
-    ("/classify_iris", SETOSA, lambda a: a["species"] == "setosa"),
-    ("/classify_iris", VIRGINICA, lambda a: a["species"] == "virginica"),
-    (
-        "/predict_credit_batch",
-        {"items": [HEALTHY, UNHEALTHY] * 5},
-        lambda a: [p["label"] for p in a["predictions"]] == ["healthy", "unhealthy"] * 5,
-    ),
-]
-
-
-def book_mix(books_tag: str) -> list[tuple[str, dict, Callable[[dict], bool]]]:
-    """Requests for the book endpoints, with ids the served model knows."""
-    featurizer = BookFeaturizer.load(Artifact.load(books_tag).path)
-    user_id, isbn = int(featurizer.user_ids[0]), str(featurizer.isbns[0])
-    return [
-        ("/rate_book", {"user_id": user_id, "isbn": isbn}, lambda a: not a["cold_start"]),
-        ("/rate_book", {"user_id": 10**9, "isbn": isbn}, lambda a: a["reason"] == "unknown_user"),
-        ("/recommend_books", {"user_id": user_id, "k": 5}, lambda a: len(a["books"]) == 5),
-    ]
-
-
-async def run_load(url: str, mix: list) -> Counter[str]:
-    """CLIENTS concurrent clients, each sending REQUESTS_PER_CLIENT requests back to back."""
-    outcomes: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-
-        async def client(index: int) -> None:
-            for i in range(REQUESTS_PER_CLIENT):
-                route, body, check = mix[(index + i) % len(mix)]
-                try:
-                    response = await http.post(route, json=body)
-                except httpx.TransportError as error:
-                    outcomes[f"{route} {type(error).__name__}"] += 1
-                    continue
-                if response.status_code != 200:
-                    outcomes[f"{route} {response.status_code}"] += 1
-                elif not check(response.json()):
-                    outcomes[f"{route} wrong answer"] += 1
-                else:
-                    outcomes["ok"] += 1
-
-        await asyncio.gather(*(client(index) for index in range(CLIENTS)))
-    return outcomes
+REQUESTS = 64 * 40
+RUNNERS = ("CreditRunner", "IrisRunner", "BooksRunner", "MaskRunner")
+# BentoML's defaults (replace the session every 100 requests or 300 s), restored with
+# BentoML's own configuration override, which takes precedence over the service's config.
+UPSTREAM_DEFAULT = json.dumps(
+    {
+        "services": {
+            runner: {"runner_connection": {"max_requests": 100, "max_age": 300.0}}
+            for runner in RUNNERS
+        }
+    }
+)
 
 
 def batch_sizes(metrics: str, runner: str) -> tuple[float, float]:
@@ -81,18 +43,38 @@ def batch_sizes(metrics: str, runner: str) -> tuple[float, float]:
     return values["sum"], values["count"]
 
 
+# logged by runners/calls.py for each runner call sent a second time
+RESENT = "runner connection broke"
+
+
+def burst(url: str, books_tag: str) -> Counter[str]:
+    return asyncio.run(drive(url, mix(books_tag), CLIENTS, requests=REQUESTS)).by_outcome
+
+
 def test_every_request_under_concurrent_load_succeeds(
     server: Server, http: httpx.Client, default_models: dict[str, str]
 ) -> None:
-    runners = ("CreditRunner", "IrisRunner", "BooksRunner")
-    before = {r: batch_sizes(http.get("/metrics").text, r) for r in runners}
+    before = {r: batch_sizes(http.get("/metrics").text, r) for r in RUNNERS}
+    resent_before = server.log_text().count(RESENT)
 
-    outcomes = asyncio.run(run_load(server.url, MIX + book_mix(default_models["book_rating"])))
+    assert burst(server.url, default_models["book_rating"]) == Counter({OK: REQUESTS})
+    assert server.log_text().count(RESENT) == resent_before  # no connection broke
 
-    assert outcomes == Counter(ok=CLIENTS * REQUESTS_PER_CLIENT)
     metrics = http.get("/metrics").text
     for runner, (merged_before, batches_before) in before.items():
         merged, batches = batch_sizes(metrics, runner)
         merged, batches = merged - merged_before, batches - batches_before
         # adaptive batching merged concurrent requests: fewer model calls than requests
         assert 0 < batches < merged, (runner, merged, batches)
+
+
+def test_bentomls_default_session_refresh_breaks_runner_calls(
+    own_server: Callable[..., Server], default_models: dict[str, str]
+) -> None:
+    """Proof that runners/config.py's runner_connection is what keeps the test above clean."""
+    running = own_server({"BENTOML_CONFIG_OVERRIDES": UPSTREAM_DEFAULT})
+
+    outcomes = burst(running.url, default_models["book_rating"])
+
+    assert running.log_text().count(RESENT) >= 5, outcomes  # 31 in one run
+    assert set(outcomes) <= {OK, "503"}, outcomes  # the resend and its 503, never a 500
