@@ -271,6 +271,13 @@ class BookCatalogue:
             else (self.global_mean)
         )
 
+    def fallbacks(self, books: np.ndarray) -> np.ndarray:
+        """:meth:`fallback` for many book indices at once (float64 [N])."""
+        mean = np.full(len(books), self.global_mean)
+        rated = (books >= 0) & (self.book_count[np.maximum(books, 0)] > 0)
+        mean[rated] = self.book_mean[books[rated]]
+        return mean
+
     def popular(self) -> np.ndarray:
         """Book indices by shrunk mean rating (well rated and often rated first)."""
         shrunk = (
