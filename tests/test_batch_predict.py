@@ -223,3 +223,23 @@ def test_ray_engine_in_local_mode_equals_in_process(
     pd.testing.assert_frame_equal(read(on_ray), read(local), check_dtype=False)
     assert read(tmp_path / "ray.errors.csv").equals(read(tmp_path / "local.errors.csv"))
     assert read(tmp_path / "ray.errors.csv")["row"].tolist() == [5]
+
+
+def test_cronjob_runs_valid_batch_commands() -> None:
+    import shlex
+
+    import yaml
+
+    from scripts.batch_predict import parser
+    from scripts.serving import ROOT
+
+    [job] = yaml.safe_load_all((ROOT / "deploy" / "batch-cronjob.yaml").read_text())
+    assert job["kind"] == "CronJob"
+    [container] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    commands = container["args"][0].split("&&")
+    assert len(commands) == 2
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:3] == ["python", "-m", "scripts.batch_predict"]
+        args = parser().parse_args(words[3:])
+        assert (args.model, args.resume, args.url) == ("book_rating", True, "http://model-bundle")

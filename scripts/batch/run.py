@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,8 +21,6 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from scripts.batch import files
 from scripts.batch.resume import Manifest
 from scripts.batch.tasks import Prepared, Task
-
-ERROR_COLUMNS = ("row", "reason")
 
 
 class Engine(Protocol):
@@ -124,27 +123,52 @@ def run(
         chunks: Iterator[pd.DataFrame] = files.read_chunks(
             input_path, chunk_rows, engine.task.text_columns
         )
-        for index, frame in enumerate(chunks):
-            if manifest.done(index):
-                summary.resumed_chunks += 1
-            else:
-                predicted, refused = predict_chunk(engine, frame, first_row)
-                files.write(predicted, manifest.part(index, "output", suffix), fmt)
-                files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
-                manifest.finish(index, len(frame), len(refused))
-                if chunk_hook is not None:
-                    chunk_hook(index)
-            recorded = manifest.chunks[index]
-            summary.chunks += 1
-            summary.rows += recorded["rows"]
-            summary.failed += recorded["failed"]
-            first_row += len(frame)
-            elapsed = time.perf_counter() - started
-            progress.update(bar, completed=first_row, speed=f"{first_row / elapsed:,.0f} rows/s")
+        # One writer thread: pyarrow and file writes release the GIL, so a chunk is written
+        # on the other core while the next one is predicted. Chunks are finished in order.
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            writing: Future[None] | None = None
+            for index, frame in enumerate(chunks):
+                if manifest.done(index):
+                    summary.resumed_chunks += 1
+                    summary.failed += manifest.chunks[index]["failed"]
+                else:
+                    predicted, refused = predict_chunk(engine, frame, first_row)
+                    if writing is not None:
+                        writing.result()
+                    writing = writer.submit(
+                        save_chunk, manifest, index, predicted, refused, len(frame), fmt, suffix
+                    )
+                    summary.failed += len(refused)
+                    if chunk_hook is not None:
+                        writing.result()
+                        chunk_hook(index)
+                summary.chunks += 1
+                summary.rows += len(frame)
+                first_row += len(frame)
+                elapsed = time.perf_counter() - started
+                speed = f"{first_row / elapsed:,.0f} rows/s"
+                progress.update(bar, completed=first_row, speed=speed)
+            if writing is not None:
+                writing.result()
     summary.predicted = summary.rows - summary.failed
     summary.seconds = time.perf_counter() - started
     finish(manifest, output, fmt, suffix)
     return summary
+
+
+def save_chunk(
+    manifest: Manifest,
+    index: int,
+    predicted: pd.DataFrame,
+    refused: pd.DataFrame,
+    rows: int,
+    fmt: files.Format,
+    suffix: str,
+) -> None:
+    """Write a chunk's parts, then record it as finished (in that order: see resume.py)."""
+    files.write(predicted, manifest.part(index, "output", suffix), fmt)
+    files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
+    manifest.finish(index, rows, len(refused))
 
 
 def finish(manifest: Manifest, output: Path, fmt: files.Format, suffix: str) -> None:
