@@ -98,8 +98,8 @@ class BookRatingModel:
         the fallback (the book's mean training rating, or the global mean)."""
         encoded = self.featurizer.encode(user_ids, isbns)
         known = encoded.user_known & encoded.book_known
-        books = np.array([self.featurizer.isbn_index.get(str(b), -1) for b in isbns], np.int64)
-        books = np.where(encoded.book_known, books, -1)
+        isbn_field = self.featurizer.fields.index("isbn")  # its value is the book's index
+        books = np.where(encoded.book_known, encoded.x[:, isbn_field], -1)
         rated = self.catalogue.fallbacks(books)
         if known.any():
             rated[known] = self.ratings(encoded.x[known])

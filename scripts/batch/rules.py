@@ -52,8 +52,8 @@ def as_numbers(column: pd.Series) -> np.ndarray:
     """float64 [N]; NaN for missing and non-numeric cells (booleans are not numbers)."""
     if pd.api.types.is_bool_dtype(column):
         return np.full(len(column), np.nan)
-    if pd.api.types.is_numeric_dtype(column):
-        return column.to_numpy(np.float64, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(column):  # a copy: pandas hands out read-only arrays
+        return np.array(column.to_numpy(np.float64, na_value=np.nan))
     if column.dtype == object and column.map(lambda v: isinstance(v, bool)).any():
         column = column.map(lambda v: None if isinstance(v, bool) else v)
     return pd.to_numeric(column, errors="coerce").to_numpy(np.float64, na_value=np.nan)
@@ -78,7 +78,7 @@ def check_column(
             values = np.where(ok, values, 0).astype(np.int64)
         return values, ok
     if annotation is str:
-        ok = is_text(column)
+        ok = np.array(is_text(column), bool)  # a copy: pandas hands out read-only arrays
         text = column.where(ok, "").astype(str)
         lengths = text.str.len().to_numpy()
         if (

@@ -68,9 +68,10 @@ def parts_directory(output: Path) -> Path:
 def with_predictions(prepared: Prepared, columns: dict[str, Any]) -> pd.DataFrame:
     """The valid rows with the prediction columns appended (replacing same-named ones: a
     re-run over an output file replaces its predictions)."""
-    appended = pd.DataFrame(columns, index=prepared.rows.index)
     rows = prepared.rows.drop(columns=[name for name in columns if name in prepared.rows])
-    return pd.concat([rows, appended], axis=1)
+    for name, values in columns.items():
+        rows[name] = values
+    return rows
 
 
 def error_rows(prepared: Prepared, first_row: int) -> pd.DataFrame:

@@ -10,6 +10,7 @@ task the same arrays.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -56,10 +57,22 @@ class Task(Protocol):
 
 def valid_rows(frame: pd.DataFrame, checked: Checked) -> pd.DataFrame:
     """The rows that passed, their checked fields as the model saw them (ids as integers)."""
-    rows = frame[checked.ok].reset_index(drop=True)
+    everything = bool(checked.ok.all())
+    rows = frame if everything else frame[checked.ok].reset_index(drop=True)
     for name, values in checked.values.items():
-        rows[name] = values[checked.ok]
+        if rows[name].dtype != values.dtype:
+            rows[name] = values if everything else values[checked.ok]
     return rows
+
+
+def repeated(labels: Sequence[str], codes: np.ndarray) -> pd.Categorical:
+    """A text column of few distinct values, built from codes: no string per row (cheap to
+    build, dictionary-encoded in Parquet, plain text in CSV)."""
+    return pd.Categorical.from_codes(codes, categories=list(labels))
+
+
+def constant(text: str, rows: int) -> pd.Categorical:
+    return repeated([text], np.zeros(rows, np.int8))
 
 
 def require(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
@@ -88,8 +101,10 @@ class TabularRows:
         require(frame, self.columns)
         checked = check(frame, self.schema, self.task.features)
         ok = checked.ok
-        features = np.column_stack([checked.values[name][ok] for name in self.task.features])
-        inputs = np.ascontiguousarray(features, dtype=np.float32)
+        everything = bool(ok.all())
+        inputs = np.empty((int(ok.sum()), len(self.task.features)), np.float32)
+        for i, name in enumerate(self.task.features):
+            inputs[:, i] = checked.values[name] if everything else checked.values[name][ok]
         return Prepared(valid_rows(frame, checked), inputs, checked.errors)
 
     def appended(self, probabilities: np.ndarray, tag: str) -> dict[str, Any]:
@@ -99,13 +114,13 @@ class TabularRows:
         rows = np.arange(len(class_id))
         return {
             "class_id": class_id,
-            "label": np.asarray(self.task.labels, dtype=object)[class_id],
+            "label": repeated(self.task.labels, class_id),
             "probability": probabilities[rows, class_id] if len(rows) else np.zeros(0),
             **{
                 f"probability_{label}": probabilities[:, i] if len(rows) else np.zeros(0)
                 for i, label in enumerate(self.task.labels)
             },
-            "model": tag,
+            "model": constant(tag, len(class_id)),
         }
 
 
@@ -130,8 +145,8 @@ class BookRatings:
         return {
             "rating": rated.ratings,
             "cold_start": rated.cold_start,
-            "reason": np.asarray(rated.reasons(), dtype=object),
-            "model": tag,
+            "reason": cold_reasons(rated.user_known, rated.book_known),
+            "model": constant(tag, len(rated.ratings)),
         }
 
 
@@ -212,12 +227,21 @@ class MaskImages:
         class_id = probabilities.argmax(axis=1)
         return {
             "class_id": class_id,
-            "mask": np.asarray(MASK, dtype=object)[class_id // 6],
-            "gender": np.asarray(GENDER, dtype=object)[class_id // 3 % 2],
-            "age": np.asarray(AGE, dtype=object)[class_id % 3],
+            "mask": repeated(MASK, class_id // 6),
+            "gender": repeated(GENDER, class_id // 3 % 2),
+            "age": repeated(AGE, class_id % 3),
             "confidence": probabilities[np.arange(len(class_id)), class_id],
-            "model": tag,
+            "model": constant(tag, len(class_id)),
         }
+
+
+def cold_reasons(user_known: np.ndarray, book_known: np.ndarray) -> pd.Categorical:
+    """The API's cold-start reasons, as a column (empty where the model knows both)."""
+    pairs = list(COLD_REASONS)
+    codes = np.full(len(user_known), -1, np.int8)
+    for code, (user, book) in enumerate(pairs):
+        codes[(user_known == user) & (book_known == book)] = code
+    return pd.Categorical.from_codes(codes, categories=[COLD_REASONS[p] for p in pairs])
 
 
 def reasons_to_known(reasons: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
