@@ -83,12 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return USAGE
 
+    from bentoml.exceptions import NotFound
+
+    from scripts.batch.remote import ServerError
+
     if args.engine == "ray":
         from scripts.batch.ray_engine import run_on_ray
 
-        return run_on_ray(task, args)
-
-    from scripts.batch.remote import ServerError
+        try:
+            return run_on_ray(task, args)
+        except NotFound as error:
+            print(f"error: {error} (train or import it first: make models)", file=sys.stderr)
+            return USAGE
 
     try:
         if args.url:
@@ -111,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = run(engine, args.input, args.output, args.chunk_rows, manifest, args.quiet)
     except (InputError, ResumeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return USAGE
+    except NotFound as error:
+        print(f"error: {error} (train or import it first: make models)", file=sys.stderr)
         return USAGE
     except ServerError as error:
         print(f"error: {error}; finished chunks are kept, run again with --resume", file=sys.stderr)

@@ -243,3 +243,45 @@ def test_cronjob_runs_valid_batch_commands() -> None:
         assert words[:3] == ["python", "-m", "scripts.batch_predict"]
         args = parser().parse_args(words[3:])
         assert (args.model, args.resume, args.url) == ("book_rating", True, "http://model-bundle")
+
+
+def test_column_checks_agree_with_the_api_schema_row_by_row() -> None:
+    """Every verdict of the column-wise check equals pydantic's on the same JSON body."""
+    from pydantic import ValidationError
+
+    from schemas import BookPair, CreditFeatures
+    from scripts.batch.rules import cell, check
+
+    numbers = [0, 100, 100.0001, -0.0001, 1e6, -1e6, 1e6 + 1, np.nan, np.inf, "1.5", "x", True]
+    credit = pd.DataFrame({name: numbers for name in CreditFeatures.model_fields})
+    credit["current_ratio"] = [1000, 1000.5, 0, 5, 5, 5, 5, 5, 5, 5, 5, 5]
+    pairs = pd.DataFrame(
+        {
+            "user_id": [0, -1, 2**53, 2**53 + 2, 1.5, 7.0, "12", np.nan, 3, 3, 3, 3],
+            "isbn": ["0001", "", "x" * 20, "x" * 21, "a b", "é", None, "X", 5, "ok", "ok", "ok"],
+        }
+    )
+    for schema, frame in ((CreditFeatures, credit), (BookPair, pairs)):
+        fields = list(schema.model_fields)
+        checked = check(frame, schema, fields)
+        for position in range(len(frame)):
+            body = {}
+            for name in fields:
+                value = cell(frame[name].iloc[position], schema.model_fields[name].annotation)
+                if value is not None:
+                    body[name] = value
+            try:
+                schema.model_validate(body)
+                accepted = True
+            except ValidationError:
+                accepted = False
+            assert bool(checked.ok[position]) == accepted, (schema.__name__, body)
+        assert 0 < checked.ok.sum() < len(frame)
+
+
+def test_a_model_missing_from_the_store_is_a_usage_error(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
+    source = credit_file(tmp_path, rows=5)
+    args = ["credit_health", str(source), str(tmp_path / "o.csv"), "--quiet"]
+    assert main([*args, "--model-tag", "credit_health:nosuchversion"]) == 2
