@@ -32,7 +32,7 @@ from scripts.batch import files
 from scripts.batch.local import LocalEngine
 from scripts.batch.run import predict_chunk
 from scripts.batch.tasks import task_for
-from scripts.batch_predict import main
+from scripts.batch_predict import MODELS, main
 from scripts.datasets import credit_sample, iris
 
 REPORT = serving.ROOT / "docs" / "PERFORMANCE-batch.md"
@@ -124,13 +124,15 @@ def end_to_end(model: str, source: Path, rows: int, out: Path, *extra: str) -> f
     return rows / seconds
 
 
-def measure(rows: int) -> list[Figures]:
+def measure(rows: int, models: list[str], url: bool) -> list[Figures]:
     torch.set_num_threads(1)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as temporary:
         directory = Path(temporary)
         sources = inputs(directory, rows)
         for model, (source, count) in sources.items():
+            if model not in models:
+                continue
             figures = Figures(model, count)
             mode = "rate" if model == "book_rating" else "classify"
             engine = LocalEngine(task_for(model, mode, 10, source), 4096)
@@ -143,6 +145,8 @@ def measure(rows: int) -> list[Figures]:
                     figures.end_to_end, figures.best_batch = rate, size
             print(figures, flush=True)
             results.append(figures)
+        if not url:
+            return results
         server = serving.launch(directory / "serve.log")
         try:
             for figures in results:
@@ -185,7 +189,7 @@ def report(results: list[Figures], rows: int) -> str:
             f"| {f.model} | {f.rows:,} | {f.raw:,.0f} ({f.raw_batch}) |"
             f" {f.pipeline:,.0f} ({f.pipeline / f.raw:.0%}) |"
             f" {f.end_to_end:,.0f} ({f.end_to_end / f.raw:.0%}, {f.best_batch}) |"
-            f" {f.url:,.0f} ({f.url_rows:,}) |"
+            + (f" {f.url:,.0f} ({f.url_rows:,}) |" if f.url else " not measured |")
         )
     return "\n".join(lines) + "\n"
 
@@ -194,8 +198,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--write", action="store_true", help="write docs/PERFORMANCE-batch.md")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--no-url", action="store_true", help="skip the server")
     arguments = parser.parse_args()
-    text = report(measure(arguments.rows), arguments.rows)
+    results = measure(arguments.rows, arguments.models, not arguments.no_url)
+    text = report(results, arguments.rows)
     print(text)
     if arguments.write:
         REPORT.write_text(text)
