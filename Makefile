@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 .PHONY: serve test lint models bento verify-bento container bench venv clean
 
 # The venv is (re)built when it is missing or a requirements file changed.
-$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-batch.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements-dev.txt -c constraints.txt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,26 @@ COLD_REASONS = {
     (True, False): "unknown_book",
     (False, False): "unknown_user_and_book",
 }
+
+
+@dataclass(frozen=True)
+class RatedPairs:
+    """Ratings [N] (float64, 1..10) and which users and books the model knows [N]."""
+
+    ratings: np.ndarray
+    user_known: np.ndarray
+    book_known: np.ndarray
+
+    @property
+    def cold_start(self) -> np.ndarray:
+        return ~(self.user_known & self.book_known)
+
+    def reasons(self) -> list[str | None]:
+        """Why each pair is a cold start (None when it is not)."""
+        return [
+            None if user and book else COLD_REASONS[(user, book)]
+            for user, book in zip(self.user_known.tolist(), self.book_known.tolist(), strict=True)
+        ]
 
 
 @dataclass
@@ -72,34 +93,38 @@ class BookRatingModel:
         """Ratings in [1, 10] for per-field indices [N, F]."""
         return to_rating(self.model(torch.from_numpy(x)), self.output).numpy()
 
+    def rate_arrays(self, user_ids: Sequence[int], isbns: Sequence[str]) -> RatedPairs:
+        """Ratings of (user_id, isbn) pairs as arrays: the model's where it knows both, else
+        the fallback (the book's mean training rating, or the global mean)."""
+        encoded = self.featurizer.encode(user_ids, isbns)
+        known = encoded.user_known & encoded.book_known
+        isbn_field = self.featurizer.fields.index("isbn")  # its value is the book's index
+        books = np.where(encoded.book_known, encoded.x[:, isbn_field], -1)
+        rated = self.catalogue.fallbacks(books)
+        if known.any():
+            rated[known] = self.ratings(encoded.x[known])
+        return RatedPairs(rated, encoded.user_known, encoded.book_known)
+
     def rate(self, pairs: list[tuple[int, str]]) -> list[dict[str, Any]]:
         """Rating, cold-start flag and reason, and book information for (user_id, isbn) pairs."""
         if not pairs:
             return []
         user_ids, isbns = zip(*pairs, strict=True)
-        encoded = self.featurizer.encode(user_ids, isbns)
-        known = encoded.user_known & encoded.book_known
-        rated = np.zeros(len(pairs))
-        if known.any():
-            rated[known] = self.ratings(encoded.x[known])
-        answers = []
-        for i, (user_id, isbn) in enumerate(pairs):
-            reason = (
-                None if known[i] else COLD_REASONS[(encoded.user_known[i], encoded.book_known[i])]
+        rated = self.rate_arrays(user_ids, isbns)
+        reasons = rated.reasons()
+        return [
+            {
+                "user_id": user_id,
+                "isbn": isbn,
+                "rating": rating,
+                "cold_start": reason is not None,
+                "reason": reason,
+                "book": self.catalogue.info(isbn),
+            }
+            for user_id, isbn, rating, reason in zip(
+                user_ids, isbns, rated.ratings.tolist(), reasons, strict=True
             )
-            book = self.featurizer.isbn_index.get(isbn, -1) if encoded.book_known[i] else -1
-            rating = float(rated[i]) if known[i] else self.catalogue.fallback(book)
-            answers.append(
-                {
-                    "user_id": user_id,
-                    "isbn": isbn,
-                    "rating": rating,
-                    "cold_start": not known[i],
-                    "reason": reason,
-                    "book": self.catalogue.info(isbn),
-                }
-            )
-        return answers
+        ]
 
     @torch.inference_mode()
     def recommend(self, user_id: int, k: int) -> dict[str, Any]:

@@ -89,12 +89,16 @@ class BookFeaturizer:
     age_fill: int = 0
     user_index: dict[int, int] = field(init=False, repr=False)
     isbn_index: dict[str, int] = field(init=False, repr=False)
+    _user_lookup: pd.Index = field(init=False, repr=False)
+    _isbn_lookup: pd.Index = field(init=False, repr=False)
 
     FILE = "featurizer.npz"
 
     def __post_init__(self) -> None:
         self.user_index = {int(u): i for i, u in enumerate(self.user_ids.tolist())}
         self.isbn_index = {str(b): i for i, b in enumerate(self.isbns.tolist())}
+        self._user_lookup = pd.Index(self.user_ids.astype(np.int64))
+        self._isbn_lookup = pd.Index(self.isbns.astype(object))
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -166,8 +170,9 @@ class BookFeaturizer:
     def encode(self, user_ids: Sequence[int], isbns: Sequence[str]) -> Encoded:
         """Per-field indices of (user, isbn) pairs; a user or book is known when the model has
         an index for it and for every one of its field values."""
-        users = np.array([self.user_index.get(int(u), MISSING) for u in user_ids], np.int64)
-        books = np.array([self.isbn_index.get(str(b), MISSING) for b in isbns], np.int64)
+        # pandas' hash tables, not a dict lookup per pair: batch files rate millions of pairs
+        users = self._user_lookup.get_indexer(np.asarray(user_ids, np.int64)).astype(np.int64)
+        books = self._isbn_lookup.get_indexer(np.asarray(isbns, object)).astype(np.int64)
         user_rows = np.where(users[:, None] >= 0, self.user_rows[users], MISSING)
         book_rows = np.where(books[:, None] >= 0, self.book_rows[books], MISSING)
         user_known = (user_rows >= 0).all(axis=1)
@@ -270,6 +275,13 @@ class BookCatalogue:
             if book >= 0 and self.book_count[book]
             else (self.global_mean)
         )
+
+    def fallbacks(self, books: np.ndarray) -> np.ndarray:
+        """:meth:`fallback` for many book indices at once (float64 [N])."""
+        mean = np.full(len(books), self.global_mean)
+        rated = (books >= 0) & (self.book_count[np.maximum(books, 0)] > 0)
+        mean[rated] = self.book_mean[books[rated]]
+        return mean
 
     def popular(self) -> np.ndarray:
         """Book indices by shrunk mean rating (well rated and often rated first)."""

@@ -27,20 +27,18 @@ class MaskRunner:
         import torch  # not at module level: the front service imports this module
 
         from models.artifact import Artifact
-        from models.mask import load_network, normalise
+        from models.mask import MaskClassifier
 
         torch.set_num_threads(TORCH_THREADS)
-        self.torch, self.normalise = torch, normalise
         self.artifact = Artifact.from_store(self.model)
-        self.network, self.prep = load_network(self.artifact)
+        self.classifier = MaskClassifier(self.artifact)
+        self.prep = self.classifier.prep
         self.classify(np.zeros((1, self.prep.height, self.prep.width, 3), np.uint8))  # warm-up
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_IMAGES, max_latency_ms=MAX_LATENCY_MS)
     def classify(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities float32 [N, 18] for resized RGB images uint8 [N, H, W, 3]."""
-        with self.torch.inference_mode():
-            logits = self.network(self.normalise(images, self.prep))
-            return self.torch.softmax(logits, dim=1).numpy()
+        return self.classifier.classify(images)
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:

@@ -1,0 +1,208 @@
+"""Batch prediction throughput: in-process against the raw model, and through a server.
+
+    python -m scripts.bench_batch [--rows 200000] [--write]
+
+For each model: the raw model (forward passes on ready inputs, best batch size), the
+in-process pipeline without file I/O (validate, featurise, predict, append columns) and
+``scripts.batch_predict`` end to end (Parquet in, Parquet out) at several batch sizes, then
+``--url`` against a bundle started here. With --write the report goes to
+docs/PERFORMANCE-batch.md. Uses the models of $BENTOML_HOME (``make models``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from models.artifact import Artifact
+from models.book_rating import BookRatingModel
+from runners.config import configured_tag
+from scripts import load, mask_sample, serving
+from scripts.batch import files
+from scripts.batch.local import LocalEngine
+from scripts.batch.run import predict_chunk
+from scripts.batch.tasks import task_for
+from scripts.batch_predict import MODELS, main
+from scripts.datasets import credit_sample, iris
+
+REPORT = serving.ROOT / "docs" / "PERFORMANCE-batch.md"
+BATCH_SIZES = (1024, 4096, 16384)
+SECONDS = 2.0
+
+
+@dataclass
+class Figures:
+    model: str
+    rows: int
+    raw: float = 0.0
+    raw_batch: int = 0
+    pipeline: float = 0.0
+    end_to_end: float = 0.0
+    best_batch: int = 0
+    url: float = 0.0
+    url_rows: int = 0
+
+
+def inputs(directory: Path, rows: int) -> dict[str, tuple[Path, int]]:
+    """(input file, rows) per model: Parquet tables and a folder of photos."""
+    rng = np.random.default_rng(0)
+    credit = credit_sample(rows).drop(columns="label")
+    flowers = iris().drop(columns="label")
+    flowers = flowers.iloc[rng.integers(0, len(flowers), rows)].reset_index(drop=True)
+    books = BookRatingModel.load(Artifact.load(configured_tag("book_rating")))
+    pairs = pd.DataFrame(
+        {
+            "user_id": rng.choice(books.featurizer.user_ids, rows),
+            "isbn": rng.choice(books.featurizer.isbns.astype(object), rows),
+        }
+    )
+    photos = directory / "photos"
+    photos.mkdir()
+    images = max(rows // 1000, 32)
+    for i in range(images):
+        (photos / f"{i:05d}.jpg").write_bytes(mask_sample.jpeg(i % 18, seed=i))
+    tables = {"credit_health": credit, "iris": flowers, "book_rating": pairs}
+    sources = {}
+    for name, table in tables.items():
+        table.to_parquet(directory / f"{name}.parquet", index=False)
+        sources[name] = (directory / f"{name}.parquet", len(table))
+    sources["mask_classifier"] = (photos, images)
+    return sources
+
+
+def raw_rate(name: str, engine: LocalEngine, source: Path) -> tuple[float, int]:
+    """Rows/s of the model's forward alone, on inputs prepared beforehand, best batch size."""
+    frame = next(files.read_chunks(source, 16384, engine.task.text_columns))
+    prepared = engine.task.prepare(frame)
+    if name == "book_rating":
+        books = BookRatingModel.load(Artifact.load(engine.tag))
+        encoded = books.featurizer.encode(*prepared.inputs).x
+        forward: Callable[[np.ndarray], object] = books.ratings
+        x = encoded
+    elif name == "mask_classifier":
+        from models.mask import MaskClassifier
+
+        forward = MaskClassifier(Artifact.load(engine.tag)).classify
+        x = prepared.inputs
+    else:
+        from models.tabular import load_classifier
+
+        forward = load_classifier(Artifact.load(engine.tag), engine.task.task).predict_proba  # type: ignore[attr-defined]
+        x = prepared.inputs
+    best = (0.0, 0)
+    for size in (64, 256, *BATCH_SIZES):
+        part = x[:size]
+        if len(part) < size and size > 64:
+            break
+        rate = load.per_second(lambda part=part: forward(part), SECONDS, len(part))
+        best = max(best, (rate, len(part)))
+    return best
+
+
+def pipeline_rate(engine: LocalEngine, source: Path) -> float:
+    """Rows/s of validate + featurise + predict + append, one chunk in memory, no file I/O."""
+    frame = next(files.read_chunks(source, 100_000, engine.task.text_columns))
+    return load.per_second(lambda: predict_chunk(engine, frame, 0), SECONDS * 2, len(frame))
+
+
+def end_to_end(model: str, source: Path, rows: int, out: Path, *extra: str) -> float:
+    started = time.perf_counter()
+    status = main([model, str(source), str(out), "--quiet", *extra])
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"batch_predict {model} exited with {status}")
+    return rows / seconds
+
+
+def measure(rows: int, models: list[str], url: bool) -> list[Figures]:
+    torch.set_num_threads(1)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as temporary:
+        directory = Path(temporary)
+        sources = inputs(directory, rows)
+        for model, (source, count) in sources.items():
+            if model not in models:
+                continue
+            figures = Figures(model, count)
+            mode = "rate" if model == "book_rating" else "classify"
+            engine = LocalEngine(task_for(model, mode, 10, source), 4096)
+            figures.raw, figures.raw_batch = raw_rate(model, engine, source)
+            figures.pipeline = pipeline_rate(engine, source)
+            for size in BATCH_SIZES if model != "mask_classifier" else (16, 64):
+                out = directory / f"{model}-{size}.parquet"
+                rate = end_to_end(model, source, count, out, "--batch-size", str(size))
+                if rate > figures.end_to_end:
+                    figures.end_to_end, figures.best_batch = rate, size
+            print(figures, flush=True)
+            results.append(figures)
+        if not url:
+            return results
+        server = serving.launch(directory / "serve.log")
+        try:
+            for figures in results:
+                source, count = sources[figures.model]
+                # iris has no batch endpoint (one request a row): a smaller file
+                if figures.model == "iris":
+                    small = directory / "iris-small.parquet"
+                    pd.read_parquet(source).iloc[:2000].to_parquet(small, index=False)
+                    source, count = small, 2000
+                out = directory / f"{figures.model}-url.parquet"
+                figures.url = end_to_end(figures.model, source, count, out, "--url", server.url)
+                figures.url_rows = count
+                print(figures.model, "url", figures.url, flush=True)
+        finally:
+            serving.stop(server.process)
+    return results
+
+
+def report(results: list[Figures], rows: int) -> str:
+    lines = [
+        "# Batch prediction throughput",
+        "",
+        f"`python -m scripts.bench_batch --rows {rows} --write` on {platform.machine()},"
+        f" {os.cpu_count()} cores, torch {torch.__version__}, one torch thread;"
+        " the machine is shared, so absolute figures vary between runs.",
+        "",
+        "- **raw model**: forward passes on inputs prepared beforehand, best batch size;",
+        "- **pipeline**: validation (the API's rules), featurising, prediction and the appended"
+        " columns for one 100,000-row chunk in memory (no file I/O);",
+        "- **end to end**: `scripts.batch_predict` Parquet in, Parquet out, best batch size"
+        " (reading, writing parts, joining them; load of the model included);",
+        "- **--url**: the same file through a bundle started on this machine.",
+        "",
+        "| model | rows | raw model rows/s (batch) | pipeline rows/s (% raw) |"
+        " end to end rows/s (% raw, batch) | --url rows/s (rows) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in results:
+        lines.append(
+            f"| {f.model} | {f.rows:,} | {f.raw:,.0f} ({f.raw_batch}) |"
+            f" {f.pipeline:,.0f} ({f.pipeline / f.raw:.0%}) |"
+            f" {f.end_to_end:,.0f} ({f.end_to_end / f.raw:.0%}, {f.best_batch}) |"
+            + (f" {f.url:,.0f} ({f.url_rows:,}) |" if f.url else " not measured |")
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--write", action="store_true", help="write docs/PERFORMANCE-batch.md")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--no-url", action="store_true", help="skip the server")
+    arguments = parser.parse_args()
+    results = measure(arguments.rows, arguments.models, not arguments.no_url)
+    text = report(results, arguments.rows)
+    print(text)
+    if arguments.write:
+        REPORT.write_text(text)

@@ -1,0 +1,287 @@
+"""Batch prediction over files: known answers, in-process equals served, chunks and resume,
+the errors file, CSV and Parquet, and the Ray engine in local mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.artifact import Artifact
+from models.book_rating import BookRatingModel
+from scripts import mask_sample
+from scripts.batch import files
+from scripts.batch.local import LocalEngine
+from scripts.batch.resume import Manifest, fingerprint
+from scripts.batch.run import parts_directory, run
+from scripts.batch.tasks import task_for
+from scripts.batch_predict import main
+from scripts.datasets import credit_sample, iris
+from scripts.samples import HEALTHY, UNHEALTHY
+from scripts.serving import Server
+from tests.commands import run_script
+
+PROBABILITIES = ["probability_healthy", "probability_unhealthy"]
+
+
+def credit_file(directory: Path, rows: int = 300, suffix: str = ".csv") -> Path:
+    frame = pd.concat(
+        [pd.DataFrame([HEALTHY, UNHEALTHY]), credit_sample(rows).drop(columns="label")],
+        ignore_index=True,
+    )
+    frame.insert(0, "company", [f"c{i}" for i in range(len(frame))])
+    path = directory / f"credit{suffix}"
+    files.write(frame, path, files.file_format(path))
+    return path
+
+
+def read(path: Path) -> pd.DataFrame:
+    if files.file_format(path) == "parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"isbn": str})
+
+
+def test_credit_csv_known_answers_and_in_process_equals_served(
+    tmp_path: Path, server: Server
+) -> None:
+    source = credit_file(tmp_path)
+    assert main(["credit_health", str(source), str(tmp_path / "a.csv"), "--quiet"]) == 0
+    args = ["credit_health", str(source), str(tmp_path / "b.csv"), "--url", server.url]
+    assert main([*args, "--quiet"]) == 0
+    local, served = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
+    assert len(local) == len(read(source))
+    assert local["label"].iloc[:2].tolist() == ["healthy", "unhealthy"]
+    assert local["company"].tolist() == read(source)["company"].tolist()  # input kept, in order
+    assert local["label"].tolist() == served["label"].tolist()
+    assert local["model"].tolist() == served["model"].tolist()
+    np.testing.assert_allclose(local[PROBABILITIES], served[PROBABILITIES], atol=1e-6)
+    assert not (tmp_path / "a.errors.csv").exists()
+
+
+def test_iris_parquet_in_process_equals_served(tmp_path: Path, server: Server) -> None:
+    flowers = iris()
+    source = tmp_path / "iris.parquet"
+    flowers.to_parquet(source, index=False)
+    assert main(["iris", str(source), str(tmp_path / "a.parquet"), "--quiet"]) == 0
+    args = ["iris", str(source), str(tmp_path / "b.parquet"), "--url", server.url, "--quiet"]
+    assert main(args) == 0
+    local, served = read(tmp_path / "a.parquet"), read(tmp_path / "b.parquet")
+    assert (local["label"] == flowers["label"]).mean() > 0.9  # known species
+    assert local["label"].tolist() == served["label"].tolist()
+    np.testing.assert_allclose(local["probability"], served["probability"], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def books(default_models: dict[str, str]) -> BookRatingModel:
+    return BookRatingModel.load(Artifact.load(default_models["book_rating"]))
+
+
+def test_book_pairs_and_recommendations_in_process_equal_served(
+    tmp_path: Path, server: Server, books: BookRatingModel
+) -> None:
+    users = books.featurizer.user_ids[:20].tolist()
+    isbns = books.featurizer.isbns[-20:].tolist()
+    pairs = pd.DataFrame({"user_id": [*users, 10**9], "isbn": [*isbns, "0000000001"]})
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    for name, url in (("a", []), ("b", ["--url", server.url])):
+        out = str(tmp_path / f"{name}.csv")
+        assert main(["book_rating", str(tmp_path / "pairs.csv"), out, *url, "--quiet"]) == 0
+    local, served = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
+    assert local["isbn"].iloc[-1] == "0000000001"  # leading zeros kept
+    assert local["reason"].iloc[-1] == "unknown_user_and_book"
+    assert local["cold_start"].tolist() == served["cold_start"].tolist()
+    expected = [r["rating"] for r in books.rate(list(zip(pairs.user_id, pairs.isbn, strict=True)))]
+    np.testing.assert_allclose(local["rating"], expected, atol=1e-5)
+    np.testing.assert_allclose(local["rating"], served["rating"], atol=1e-5)
+
+    pd.DataFrame({"user_id": [*users[:5], 10**9]}).to_parquet(tmp_path / "users.parquet")
+    for name, url in (("c", []), ("d", ["--url", server.url])):
+        out = str(tmp_path / f"{name}.parquet")
+        args = ["book_rating", str(tmp_path / "users.parquet"), out, "--k", "3", *url, "--quiet"]
+        assert main(args) == 0
+    local, served = read(tmp_path / "c.parquet"), read(tmp_path / "d.parquet")
+    assert local["isbns"].tolist() == served["isbns"].tolist()
+    assert local["cold_start"].tolist() == [False] * 5 + [True]
+    top = books.recommend(users[0], 3)["books"]
+    assert local["isbns"].iloc[0] == str([b["isbn"] for b in top]).replace("'", '"')
+
+
+def test_mask_folder_in_process_equals_served_and_bad_images_are_reported(
+    tmp_path: Path, server: Server
+) -> None:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for class_id in (0, 7, 13):
+        (folder / f"face-{class_id:02d}.jpg").write_bytes(mask_sample.jpeg(class_id, seed=3))
+    (folder / "zz-broken.jpg").write_bytes(b"not an image")
+    for name, url in (("a", []), ("b", ["--url", server.url])):
+        assert main(["mask_classifier", str(folder), str(tmp_path / f"{name}.csv"), *url]) == 1
+    local, served = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
+    assert local["path"].tolist() == ["face-00.jpg", "face-07.jpg", "face-13.jpg"]
+    assert local["class_id"].tolist() == served["class_id"].tolist()
+    np.testing.assert_allclose(local["confidence"], served["confidence"], atol=1e-5)
+    errors = read(tmp_path / "a.errors.csv")
+    assert errors["row"].tolist() == [4]
+    assert "not an image" in errors["reason"].iloc[0]
+
+    listed = tmp_path / "listed.csv"  # a CSV of paths, relative to the CSV's folder
+    pd.DataFrame({"path": ["faces/face-07.jpg", "faces/missing.jpg"]}).to_csv(listed, index=False)
+    assert main(["mask_classifier", str(listed), str(tmp_path / "c.csv"), "--quiet"]) == 1
+    assert read(tmp_path / "c.csv")["class_id"].tolist() == [local["class_id"].iloc[1]]
+    assert "cannot read" in read(tmp_path / "c.errors.csv")["reason"].iloc[0]
+
+
+def test_bad_rows_go_to_the_errors_file_and_good_rows_are_predicted(tmp_path: Path) -> None:
+    source = tmp_path / "mixed.csv"
+    source.write_text(
+        "debt_ratio,current_ratio,operating_margin,return_on_assets,interest_coverage\n"
+        "0.2,2.5,0.25,0.15,20\n"
+        ",2.5,0.25,0.15,20\n"  # row 2: missing
+        "high,2.5,0.25,0.15,20\n"  # row 3: not a number
+        "0.2,2.5,0.25,0.15,inf\n"  # row 4: not finite
+        "0.2,-1,0.25,0.15,20\n"  # row 5: out of range
+        "1.4,0.4,-0.2,-0.1,-2\n"
+    )
+    output = tmp_path / "out.csv"
+    assert main(["credit_health", str(source), str(output), "--chunk-rows", "4", "--quiet"]) == 1
+    assert read(output)["label"].tolist() == ["healthy", "unhealthy"]
+    errors = read(tmp_path / "out.errors.csv")
+    assert errors["row"].tolist() == [2, 3, 4, 5]
+    reasons = errors["reason"].tolist()
+    assert reasons[0] == "debt_ratio: Field required"
+    assert reasons[1] == "debt_ratio: Input should be a valid number"
+    assert reasons[2] == "interest_coverage: Input should be a finite number"
+    assert reasons[3] == "current_ratio: Input should be greater than or equal to 0"
+
+
+def test_chunks_finished_before_an_interruption_are_not_redone(tmp_path: Path) -> None:
+    source = credit_file(tmp_path, rows=998)  # 1,000 rows: 10 chunks of 100
+    whole = tmp_path / "whole.parquet"
+    assert main(["credit_health", str(source), str(whole), "--chunk-rows", "100", "--quiet"]) == 0
+
+    output = tmp_path / "out.parquet"
+    engine = LocalEngine(task_for("credit_health", "classify", 10, tmp_path))
+    settings = {"model": "credit_health", "mode": "classify", "k": 10, "tag": engine.tag}
+    run_id = fingerprint(source, **settings, chunk_rows=100)
+
+    def interrupt(chunk: int) -> None:
+        if chunk == 3:
+            raise KeyboardInterrupt
+
+    manifest = Manifest.open(parts_directory(output), run_id, resume=False)
+    with pytest.raises(KeyboardInterrupt):
+        run(engine, source, output, 100, manifest, quiet=True, chunk_hook=interrupt)
+    assert not output.exists()
+    assert sorted(Manifest.open(parts_directory(output), run_id, True).chunks) == [0, 1, 2, 3]
+
+    redone: list[int] = []
+    manifest = Manifest.open(parts_directory(output), run_id, resume=True)
+    summary = run(engine, source, output, 100, manifest, quiet=True, chunk_hook=redone.append)
+    assert redone == [4, 5, 6, 7, 8, 9]
+    assert (summary.rows, summary.resumed_chunks) == (1000, 4)
+    pd.testing.assert_frame_equal(read(output), read(whole))
+    assert not parts_directory(output).exists()
+
+
+def test_resume_refuses_parts_of_another_run(tmp_path: Path) -> None:
+    source = credit_file(tmp_path, rows=10)
+    output = tmp_path / "out.csv"
+    Manifest.open(parts_directory(output), {"input": "elsewhere"}, resume=False)
+    assert main(["credit_health", str(source), str(output), "--resume", "--quiet"]) == 2
+    assert not output.exists()
+
+
+def test_command_line_exit_statuses(tmp_path: Path, default_models: dict[str, str]) -> None:
+    no_column = tmp_path / "no_column.csv"
+    no_column.write_text("debt_ratio\n0.2\n")
+    result = run_script("batch_predict", "credit_health", str(no_column), str(tmp_path / "o.csv"))
+    assert result.returncode == 2
+    assert "no column current_ratio" in result.stderr
+    result = run_script("batch_predict", "iris", str(no_column), str(tmp_path / "o.txt"))
+    assert (result.returncode, "not a .csv or .parquet" in result.stderr) == (2, True)
+    source = credit_file(tmp_path, rows=20)
+    result = run_script("batch_predict", "credit_health", str(source), str(tmp_path / "o.csv"))
+    assert result.returncode == 0, result.stderr
+    assert "22 rows in 1 chunks" in result.stderr
+    assert "rows/s" in result.stderr
+
+
+def test_ray_engine_in_local_mode_equals_in_process(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
+    pytest.importorskip("ray")
+    source = credit_file(tmp_path, rows=198)
+    text = source.read_text().splitlines()
+    text[5] = "c4,high,2.5,0.25,0.15,20"  # row 5: bad
+    source.write_text("\n".join(text) + "\n")
+    local, on_ray = tmp_path / "local.csv", tmp_path / "ray.csv"
+    assert main(["credit_health", str(source), str(local), "--chunk-rows", "64", "--quiet"]) == 1
+    args = ["credit_health", str(source), str(on_ray), "--engine", "ray", "--workers", "1"]
+    assert main([*args, "--batch-size", "64", "--chunk-rows", "50"]) == 1
+    pd.testing.assert_frame_equal(read(on_ray), read(local), check_dtype=False)
+    assert read(tmp_path / "ray.errors.csv").equals(read(tmp_path / "local.errors.csv"))
+    assert read(tmp_path / "ray.errors.csv")["row"].tolist() == [5]
+
+
+def test_cronjob_runs_valid_batch_commands() -> None:
+    import shlex
+
+    import yaml
+
+    from scripts.batch_predict import parser
+    from scripts.serving import ROOT
+
+    [job] = yaml.safe_load_all((ROOT / "deploy" / "batch-cronjob.yaml").read_text())
+    assert job["kind"] == "CronJob"
+    [container] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    commands = container["args"][0].split("&&")
+    assert len(commands) == 2
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:3] == ["python", "-m", "scripts.batch_predict"]
+        args = parser().parse_args(words[3:])
+        assert (args.model, args.resume, args.url) == ("book_rating", True, "http://model-bundle")
+
+
+def test_column_checks_agree_with_the_api_schema_row_by_row() -> None:
+    """Every verdict of the column-wise check equals pydantic's on the same JSON body."""
+    from pydantic import ValidationError
+
+    from schemas import BookPair, CreditFeatures
+    from scripts.batch.rules import cell, check
+
+    numbers = [0, 100, 100.0001, -0.0001, 1e6, -1e6, 1e6 + 1, np.nan, np.inf, "1.5", "x", True]
+    credit = pd.DataFrame({name: numbers for name in CreditFeatures.model_fields})
+    credit["current_ratio"] = [1000, 1000.5, 0, 5, 5, 5, 5, 5, 5, 5, 5, 5]
+    pairs = pd.DataFrame(
+        {
+            "user_id": [0, -1, 2**53, 2**53 + 2, 1.5, 7.0, "12", np.nan, 3, 3, 3, 3],
+            "isbn": ["0001", "", "x" * 20, "x" * 21, "a b", "é", None, "X", 5, "ok", "ok", "ok"],
+        }
+    )
+    for schema, frame in ((CreditFeatures, credit), (BookPair, pairs)):
+        fields = list(schema.model_fields)
+        checked = check(frame, schema, fields)
+        for position in range(len(frame)):
+            body = {}
+            for name in fields:
+                value = cell(frame[name].iloc[position], schema.model_fields[name].annotation)
+                if value is not None:
+                    body[name] = value
+            try:
+                schema.model_validate(body)
+                accepted = True
+            except ValidationError:
+                accepted = False
+            assert bool(checked.ok[position]) == accepted, (schema.__name__, body)
+        assert 0 < checked.ok.sum() < len(frame)
+
+
+def test_a_model_missing_from_the_store_is_a_usage_error(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
+    source = credit_file(tmp_path, rows=5)
+    args = ["credit_health", str(source), str(tmp_path / "o.csv"), "--quiet"]
+    assert main([*args, "--model-tag", "credit_health:nosuchversion"]) == 2
