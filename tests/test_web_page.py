@@ -4,7 +4,7 @@ next to their field or as a readable message, the API key sent, keyboard only, a
 width, and no console errors. Screenshots of each tab go to test-artifacts/web-page/.
 
 The browser is Debian's /usr/bin/chromium (no browser download: the network is closed); without
-it the browser tests are skipped with the reason, the serving tests still run.
+it these tests are skipped with the reason (tests/test_web_page_served.py still runs).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -27,8 +26,8 @@ from scripts.serving import ROOT, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = (
-    f"browser tests skipped: {CHROMIUM} not found (Debian package chromium; .ci/run installs it "
-    "when run as root: apt-get install -y --no-install-recommends chromium)"
+    f"web page browser tests skipped: {CHROMIUM} not found (Debian package chromium; .ci/run "
+    "installs it when run as root: apt-get install -y --no-install-recommends chromium)"
 )
 # Headless as root in a closed network: no sandbox, none of Chromium's own background traffic;
 # a fake camera that needs no permission prompt.
@@ -52,59 +51,12 @@ UNKNOWN_USER = 10**9
 
 expect.set_options(timeout=20_000)  # a loaded 2-core machine
 
-
-# ------------------------------------------------------------------ served without a browser
-
-
-class References(HTMLParser):
-    """Every src and href of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found += [value for name, value in attrs if name in ("src", "href") and value]
-
-
-def test_page_and_everything_it_loads_are_served_by_the_bundle(http: httpx.Client) -> None:
-    page = http.get("/ui/")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    # Scripts, styles and API calls from this server only; images also from the web (covers).
-    policy = page.headers["content-security-policy"]
-    assert "default-src 'self'" in policy
-    assert "img-src 'self' http: https: blob:" in policy
-    parser = References()
-    parser.feed(page.text)
-    kinds = {
-        "favicon.svg": "image/svg+xml",
-        "style.css": "text/css",
-        "app.js": "text/javascript",
-        "cover-placeholder.svg": "image/svg+xml",  # loaded by app.js
-    }
-    assert [ref for ref in parser.found if ref != "../"] == list(kinds)[:3]  # "../": the API docs
-    for asset, kind in kinds.items():
-        response = http.get(f"/ui/{asset}")
-        assert response.status_code == 200, asset
-        assert response.headers["content-type"].startswith(kind), (asset, response.headers)
-    assert "http" not in http.get("/ui/style.css").text  # no font or image from elsewhere
-
-
-def test_ui_without_a_slash_redirects_and_unknown_files_are_404(http: httpx.Client) -> None:
-    response = http.get("/ui", follow_redirects=False)
-    assert response.status_code in (307, 308)
-    assert response.headers["location"].endswith("/ui/")
-    assert http.get("/ui/nothing-here.js").status_code == 404
-
-
-# ------------------------------------------------------------------ in the browser
+if not CHROMIUM.exists():  # before any fixture: no server is started for nothing
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(NO_CHROMIUM)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
