@@ -8,6 +8,7 @@ import bentoml
 
 from models.names import BOOK_RATING
 from runners.config import RUNNER_SERVICE_CONFIG, TORCH_THREADS, configured_tag
+from runners.drain import DrainBeforeStop
 
 # Pairs per forward pass; a rate_books request of up to 1,000 pairs is split by the batcher.
 MAX_BATCH_PAIRS = 1000
@@ -42,3 +43,6 @@ class BooksRunner:
     @bentoml.api
     def describe(self) -> dict[str, Any]:
         return self.artifact.summary()
+
+
+BooksRunner.add_asgi_middleware(DrainBeforeStop)

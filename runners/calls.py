@@ -6,7 +6,10 @@ idle connections for 15 s. A request written to a connection the runner is closi
 ("Cannot write to closing transport", "Server disconnected") and the front answered 500.
 Runner calls are pure functions of their inputs, so sending them again is safe.
 Why 503: a runner that cannot be reached twice is down (crashed, restarting); the client
-may retry later, it did nothing wrong.
+may retry later, it did nothing wrong. The same for a call that timed out: a killed runner's
+socket stays open (the arbiter holds it), so calls queue there until the restarted runner
+takes them, and on a loaded machine the restart can take longer than the call's timeout
+(``traffic.timeout`` of the runner; BentoML's client raises TimeoutError, a 500).
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ logger = logging.getLogger("model_bundle")
 
 
 async def call_runner(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    try:
+        return await resend_once(method, *args, **kwargs)
+    except TimeoutError as error:
+        raise ServiceUnavailable("a model runner did not answer in time") from error
+
+
+async def resend_once(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     try:
         return await method(*args, **kwargs)
     except aiohttp.ClientConnectionError as first:

@@ -4,6 +4,7 @@ import bentoml
 
 from models.credit import CREDIT
 from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
+from runners.drain import DrainBeforeStop
 from runners.tabular import TabularRunner
 
 
@@ -11,3 +12,6 @@ from runners.tabular import TabularRunner
 class CreditRunner(TabularRunner):
     task = CREDIT
     model = bentoml.models.BentoModel(configured_tag(CREDIT.name))
+
+
+CreditRunner.add_asgi_middleware(DrainBeforeStop)

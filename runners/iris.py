@@ -4,6 +4,7 @@ import bentoml
 
 from models.iris import IRIS
 from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
+from runners.drain import DrainBeforeStop
 from runners.tabular import TabularRunner
 
 
@@ -11,3 +12,6 @@ from runners.tabular import TabularRunner
 class IrisRunner(TabularRunner):
     task = IRIS
     model = bentoml.models.BentoModel(configured_tag(IRIS.name))
+
+
+IrisRunner.add_asgi_middleware(DrainBeforeStop)

@@ -13,6 +13,7 @@ import numpy as np
 
 from models.names import MASK_CLASSIFIER
 from runners.config import RUNNER_SERVICE_CONFIG, TORCH_THREADS, configured_tag
+from runners.drain import DrainBeforeStop
 
 # A small CNN on a CPU gains little from big batches; 16 keeps the queue short.
 MAX_BATCH_IMAGES = 16
@@ -44,3 +45,6 @@ class MaskRunner:
     def describe(self) -> dict[str, Any]:
         """The served artifact, and the input size the front must resize to."""
         return {**self.artifact.summary(), "preprocessing": self.prep.to_metadata()}
+
+
+MaskRunner.add_asgi_middleware(DrainBeforeStop)

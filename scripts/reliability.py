@@ -33,7 +33,18 @@ def own_server(env: dict[str, str] | None = None) -> Iterator[Server]:
         tempfile.TemporaryDirectory(prefix="reliability-") as directory,
         separate_server(Path(directory), models, env) as running,
     ):
-        yield running
+        try:
+            yield running
+        finally:
+            report_problems(running.log_text())
+
+
+def report_problems(log: str, shown: int = 10) -> None:
+    """Print the server's WARNING and ERROR lines (its log goes with its directory)."""
+    problems = [line for line in log.splitlines() if "[WARNING]" in line or "[ERROR]" in line]
+    if problems:
+        print(f"server log: {len(problems)} WARNING/ERROR lines, the first {shown}:")
+        print("\n".join(line[:300] for line in problems[:shown]), flush=True)
 
 
 def server_processes(arbiter: int) -> dict[str, psutil.Process]:

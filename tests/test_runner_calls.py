@@ -49,3 +49,16 @@ def test_other_errors_are_not_retried() -> None:
     with pytest.raises(ValueError, match="bad input"):
         asyncio.run(call_runner(invalid, 1))
     assert calls == 1
+
+
+def test_a_runner_that_does_not_answer_in_time_is_a_503() -> None:
+    calls = 0
+
+    async def late(value: int) -> int:
+        nonlocal calls
+        calls += 1
+        raise TimeoutError  # what BentoML's client raises after the runner's traffic.timeout
+
+    with pytest.raises(ServiceUnavailable, match="did not answer in time"):
+        asyncio.run(call_runner(late, 1))
+    assert calls == 1  # not resent: the runner has had its time
