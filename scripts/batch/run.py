@@ -69,9 +69,8 @@ def with_predictions(prepared: Prepared, columns: dict[str, Any]) -> pd.DataFram
     """The valid rows with the prediction columns appended (replacing same-named ones: a
     re-run over an output file replaces its predictions)."""
     rows = prepared.rows.drop(columns=[name for name in columns if name in prepared.rows])
-    for name, values in columns.items():
-        rows[name] = values
-    return rows
+    # One concat of two frames: inserting columns one by one took 7x longer.
+    return pd.concat([rows, pd.DataFrame(columns, index=rows.index)], axis=1)
 
 
 def error_rows(prepared: Prepared, first_row: int) -> pd.DataFrame:

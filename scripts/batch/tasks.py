@@ -55,6 +55,18 @@ class Task(Protocol):
     def appended(self, predictions: Any, tag: str) -> dict[str, Any]: ...
 
 
+def best_class(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class_id, its probability) per row; the first of equal maxima, as the API answers.
+    Column by column: numpy's argmax along a short row axis was 10x slower."""
+    class_id = np.zeros(len(probabilities), np.int64)
+    best = probabilities[:, 0].copy()
+    for i in range(1, probabilities.shape[1]):
+        better = probabilities[:, i] > best
+        class_id[better] = i
+        best[better] = probabilities[better, i]
+    return class_id, best
+
+
 def valid_rows(frame: pd.DataFrame, checked: Checked) -> pd.DataFrame:
     """The rows that passed, their checked fields as the model saw them (ids as integers)."""
     everything = bool(checked.ok.all())
@@ -110,14 +122,13 @@ class TabularRows:
     def appended(self, probabilities: np.ndarray, tag: str) -> dict[str, Any]:
         """As the API's answers: class_id, label, probability (of the label), then one
         ``probability_<label>`` column per class, then the model's tag."""
-        class_id = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
-        rows = np.arange(len(class_id))
+        class_id, probability = best_class(probabilities)
         return {
             "class_id": class_id,
             "label": repeated(self.task.labels, class_id),
-            "probability": probabilities[rows, class_id] if len(rows) else np.zeros(0),
+            "probability": probability,
             **{
-                f"probability_{label}": probabilities[:, i] if len(rows) else np.zeros(0)
+                f"probability_{label}": probabilities[:, i]
                 for i, label in enumerate(self.task.labels)
             },
             "model": constant(tag, len(class_id)),
@@ -224,13 +235,13 @@ class MaskImages:
         return Prepared(frame[ok].reset_index(drop=True), inputs, errors)
 
     def appended(self, probabilities: np.ndarray, tag: str) -> dict[str, Any]:
-        class_id = probabilities.argmax(axis=1)
+        class_id, confidence = best_class(probabilities)
         return {
             "class_id": class_id,
             "mask": repeated(MASK, class_id // 6),
             "gender": repeated(GENDER, class_id // 3 % 2),
             "age": repeated(AGE, class_id % 3),
-            "confidence": probabilities[np.arange(len(class_id)), class_id],
+            "confidence": confidence,
             "model": constant(tag, len(class_id)),
         }
 
