@@ -30,13 +30,20 @@ from models.images import DEFAULT_MAX_PIXELS
 MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", 10 * 1024 * 1024))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
 JSON, MULTIPART = b"application/json", b"multipart/form-data"
+MAX_UPLOAD_PARTS = 1000  # Starlette's form parser limit (max_files, max_fields)
 
 Scope = dict[str, Any]
 
 
-async def send_json(send: Any, status: HTTPStatus, body: dict[str, Any]) -> None:
+async def send_json(
+    send: Any,
+    status: HTTPStatus,
+    body: dict[str, Any],
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     content = json.dumps(body).encode()
     headers = [(b"content-type", JSON), (b"content-length", str(len(content)).encode())]
+    headers.extend(extra_headers or [])
     await send({"type": "http.response.start", "status": int(status), "headers": headers})
     await send({"type": "http.response.body", "body": content})
 
@@ -77,7 +84,17 @@ class BodySizeLimit:
 
 
 def multipart_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> list[dict]:
-    """Validation errors for parts that are not files in one of ``file_fields``."""
+    """Validation errors for parts that are not files in one of ``file_fields``, a missing
+    boundary or too many parts (both of which Starlette's form parser raises as errors that
+    BentoML turns into 500s)."""
+    if not boundary:
+        return [
+            {
+                "type": "missing_boundary",
+                "loc": ["header", "Content-Type"],
+                "msg": "multipart/form-data needs a boundary parameter",
+            }
+        ]
     parts: list[tuple[str, bool]] = []
     headers: dict[bytes, bytes] = {}
     field = bytearray()
@@ -102,6 +119,9 @@ def multipart_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> l
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     parser.write(body)
     parser.finalize()
+    if len(parts) > MAX_UPLOAD_PARTS:
+        msg = f"at most {MAX_UPLOAD_PARTS} parts per upload, got {len(parts)}"
+        return [{"type": "too_long", "loc": [parts[0][0]], "msg": msg}]
     problems = []
     for name, is_file in parts:
         if name not in file_fields:

@@ -6,28 +6,41 @@ idle connections for 15 s. A request written to a connection the runner is closi
 ("Cannot write to closing transport", "Server disconnected") and the front answered 500.
 Runner calls are pure functions of their inputs, so sending them again is safe.
 Why 503: a runner that cannot be reached twice is down (crashed, restarting); the client
-may retry later, it did nothing wrong.
+may retry later, it did nothing wrong. For the same reason a runner over capacity (its
+``max_concurrency`` 429, or its timeout's 504) is a 503 for the client, not retried: sending
+more to a saturated runner would only deepen the queue.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import aiohttp
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
 T = TypeVar("T")
 logger = logging.getLogger("model_bundle")
+RUNNER_BUSY = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GATEWAY_TIMEOUT)
 
 
 async def call_runner(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     try:
-        return await method(*args, **kwargs)
+        return await busy_as_unavailable(method, *args, **kwargs)
     except aiohttp.ClientConnectionError as first:
         logger.warning("runner connection broke (%s); sending the call again", first)
     try:
-        return await method(*args, **kwargs)
+        return await busy_as_unavailable(method, *args, **kwargs)
     except aiohttp.ClientConnectionError as error:
         raise ServiceUnavailable(f"a model runner is unavailable: {error}") from error
+
+
+async def busy_as_unavailable(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    try:
+        return await method(*args, **kwargs)
+    except BentoMLException as error:
+        if error.error_code in RUNNER_BUSY:
+            raise ServiceUnavailable(f"a model runner is over capacity: {error}") from error
+        raise
