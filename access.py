@@ -43,14 +43,18 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path == "/ui" or path.startswith(OPEN_PREFIXES)
 
 
-def presented_key(scope: Scope) -> bytes | None:
-    """The key a request carries in ``Authorization: Bearer`` or ``X-API-Key``."""
+def presented_keys(scope: Scope) -> list[bytes]:
+    """The keys a request carries in ``Authorization: Bearer`` and ``X-API-Key``."""
+    keys = []
     authorization = header(scope, b"authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.strip().partition(b" ")
         if scheme.lower() == b"bearer" and credentials.strip():
-            return credentials.strip()
-    return header(scope, b"x-api-key")
+            keys.append(credentials.strip())
+    api_key = header(scope, b"x-api-key")
+    if api_key:
+        keys.append(api_key)
+    return keys
 
 
 class ApiKeyAuth:
@@ -61,13 +65,13 @@ class ApiKeyAuth:
         configured = listed(API_KEYS_VARIABLE) if keys is None else keys
         self.digests = [digest(key) for key in configured]
 
-    def accepts(self, key: bytes | None) -> bool:
-        if key is None:
-            return False
-        presented = digest(key)
-        # Compare with every key (no early exit): the time taken says nothing about which
-        # key, or how much of one, matched.
-        matches = [hmac.compare_digest(presented, known) for known in self.digests]
+    def accepts(self, presented: list[bytes]) -> bool:
+        """Either header may hold a valid key (a proxy may use Authorization for itself).
+        Every comparison is made (no early exit): the time taken says nothing about which
+        key, or how much of one, matched."""
+        matches = [
+            hmac.compare_digest(digest(key), known) for key in presented for known in self.digests
+        ]
         return any(matches)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -75,7 +79,7 @@ class ApiKeyAuth:
             not self.digests
             or scope["type"] != "http"
             or is_open(scope.get("path", ""))
-            or self.accepts(presented_key(scope))
+            or self.accepts(presented_keys(scope))
         ):
             return await self.app(scope, receive, send)
         await send_json(

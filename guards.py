@@ -52,13 +52,39 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return next((v for k, v in scope.get("headers", []) if k.lower() == name), None)
 
 
-class RequestTooLargeError(BentoMLException):
-    """A streamed body ran past the limit while BentoML read it (BentoML answers 413)."""
+async def read_body(receive: Any, limit: float) -> bytes | None:
+    """The whole request body, or None as soon as it runs past ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+def replaying(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the app a body already read, then the connection's events."""
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class BodySizeLimit:
+    """A declared Content-Length is checked at once; a streamed (chunked) body is read here,
+    up to the limit, and replayed: BentoML would answer an error raised while it reads the
+    body with a malformed 413 body (a list, ``_bentoml_impl.server.app``)."""
+
     def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -70,17 +96,14 @@ class BodySizeLimit:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await send_json(send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": self.error})
-        received = 0
-
-        async def counting_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise RequestTooLargeError(self.error)
-            return message
-
-        await self.app(scope, counting_receive, send)
+        if declared is None and header(scope, b"transfer-encoding") is not None:
+            body = await read_body(receive, self.max_bytes)
+            if body is None:
+                return await send_json(
+                    send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": self.error}
+                )
+            receive = replaying(body, receive)
+        await self.app(scope, receive, send)
 
 
 def multipart_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> list[dict]:
@@ -158,13 +181,7 @@ class UploadGuard:
         if not file_fields:
             return await self.app(scope, receive, send)
 
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive, float("inf")) or b""  # BodySizeLimit bounds it
         try:
             problems = multipart_problems(body, options.get(b"boundary", b""), file_fields)
         except Exception as error:  # python-multipart raises several kinds
@@ -176,16 +193,7 @@ class UploadGuard:
             return await send_json(
                 send, HTTPStatus.BAD_REQUEST, {"error": error, "detail": problems}
             )
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
 
 class ConciseClientErrors(logging.Filter):

@@ -37,9 +37,10 @@ def guarded(guarded_server: Server) -> httpx.Client:
         {"X-API-Key": WRONG_KEY},
         {"Authorization": FIRST_KEY},  # no scheme
         {"Authorization": f"Basic {FIRST_KEY}"},
-        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer"},
         {"X-API-Key": FIRST_KEY[:-1]},
     ],
+    ids=["none", "wrong-bearer", "wrong-x-api-key", "no-scheme", "basic", "empty", "prefix"],
 )
 def test_a_request_without_a_valid_key_is_a_401(guarded: httpx.Client, headers: dict) -> None:
     response = guarded.post("/predict_credit", json=HEALTHY, headers=headers)
@@ -58,6 +59,7 @@ def test_a_request_without_a_valid_key_is_a_401(guarded: httpx.Client, headers: 
         {"X-API-Key": SECOND_KEY},
         {"X-API-Key": FIRST_KEY, "Authorization": f"Bearer {WRONG_KEY}"},  # either may hold it
     ],
+    ids=["bearer", "lowercase-bearer", "x-api-key", "both"],
 )
 def test_either_header_with_any_configured_key_passes(guarded: httpx.Client, headers: dict) -> None:
     response = guarded.post("/predict_credit", json=HEALTHY, headers=headers)
