@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import yaml
 
+from access import API_KEYS_VARIABLE, CORS_ORIGINS_VARIABLE
 from scripts.serving import ROOT, SERVE_OPTIONS
 
 MANIFESTS = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
@@ -34,4 +35,16 @@ def test_probes_and_metrics_paths_answer(http: httpx.Client) -> None:
 def test_container_serves_with_the_options_we_test_with() -> None:
     assert tuple(container()["args"]) == SERVE_OPTIONS
     names = {variable["name"] for variable in container()["env"]}
-    assert {"MAX_REQUEST_BYTES", "MAX_IMAGE_PIXELS", "BENTOML_DO_NOT_TRACK"} <= names
+    assert {
+        "MAX_REQUEST_BYTES",
+        "MAX_IMAGE_PIXELS",
+        "MAX_CONCURRENT_REQUESTS",
+        "BENTOML_DO_NOT_TRACK",
+    } <= names
+
+
+def test_the_manifest_shows_how_to_set_keys_and_origins() -> None:
+    """Commented out (both are off by default), under the names the server reads."""
+    text = (ROOT / "deploy" / "kubernetes.yaml").read_text()
+    assert f"name: {API_KEYS_VARIABLE}" in text and "secretKeyRef" in text
+    assert f"name: {CORS_ORIGINS_VARIABLE}" in text
