@@ -30,13 +30,20 @@ from models.images import DEFAULT_MAX_PIXELS
 MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", 10 * 1024 * 1024))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
 JSON, MULTIPART = b"application/json", b"multipart/form-data"
+MAX_UPLOAD_PARTS = 1000  # Starlette's form parser limit (max_files, max_fields)
 
 Scope = dict[str, Any]
 
 
-async def send_json(send: Any, status: HTTPStatus, body: dict[str, Any]) -> None:
+async def send_json(
+    send: Any,
+    status: HTTPStatus,
+    body: dict[str, Any],
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     content = json.dumps(body).encode()
     headers = [(b"content-type", JSON), (b"content-length", str(len(content)).encode())]
+    headers.extend(extra_headers or [])
     await send({"type": "http.response.start", "status": int(status), "headers": headers})
     await send({"type": "http.response.body", "body": content})
 
@@ -45,13 +52,39 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return next((v for k, v in scope.get("headers", []) if k.lower() == name), None)
 
 
-class RequestTooLargeError(BentoMLException):
-    """A streamed body ran past the limit while BentoML read it (BentoML answers 413)."""
+async def read_body(receive: Any, limit: float) -> bytes | None:
+    """The whole request body, or None as soon as it runs past ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+def replaying(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the app a body already read, then the connection's events."""
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class BodySizeLimit:
+    """A declared Content-Length is checked at once; a streamed (chunked) body is read here,
+    up to the limit, and replayed: BentoML would answer an error raised while it reads the
+    body with a malformed 413 body (a list, ``_bentoml_impl.server.app``)."""
+
     def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -63,21 +96,28 @@ class BodySizeLimit:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await send_json(send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": self.error})
-        received = 0
-
-        async def counting_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise RequestTooLargeError(self.error)
-            return message
-
-        await self.app(scope, counting_receive, send)
+        if declared is None and header(scope, b"transfer-encoding") is not None:
+            body = await read_body(receive, self.max_bytes)
+            if body is None:
+                return await send_json(
+                    send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": self.error}
+                )
+            receive = replaying(body, receive)
+        await self.app(scope, receive, send)
 
 
 def multipart_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> list[dict]:
-    """Validation errors for parts that are not files in one of ``file_fields``."""
+    """Validation errors for parts that are not files in one of ``file_fields``, a missing
+    boundary or too many parts (both of which Starlette's form parser raises as errors that
+    BentoML turns into 500s)."""
+    if not boundary:
+        return [
+            {
+                "type": "missing_boundary",
+                "loc": ["header", "Content-Type"],
+                "msg": "multipart/form-data needs a boundary parameter",
+            }
+        ]
     parts: list[tuple[str, bool]] = []
     headers: dict[bytes, bytes] = {}
     field = bytearray()
@@ -102,6 +142,9 @@ def multipart_problems(body: bytes, boundary: bytes, file_fields: set[str]) -> l
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     parser.write(body)
     parser.finalize()
+    if len(parts) > MAX_UPLOAD_PARTS:
+        msg = f"at most {MAX_UPLOAD_PARTS} parts per upload, got {len(parts)}"
+        return [{"type": "too_long", "loc": [parts[0][0]], "msg": msg}]
     problems = []
     for name, is_file in parts:
         if name not in file_fields:
@@ -138,13 +181,7 @@ class UploadGuard:
         if not file_fields:
             return await self.app(scope, receive, send)
 
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive, float("inf")) or b""  # BodySizeLimit bounds it
         try:
             problems = multipart_problems(body, options.get(b"boundary", b""), file_fields)
         except Exception as error:  # python-multipart raises several kinds
@@ -156,16 +193,7 @@ class UploadGuard:
             return await send_json(
                 send, HTTPStatus.BAD_REQUEST, {"error": error, "detail": problems}
             )
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
 
 class ConciseClientErrors(logging.Filter):

@@ -12,7 +12,9 @@ import bentoml
 import numpy as np
 from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
+from starlette.middleware.cors import CORSMiddleware
 
+from access import ApiKeyAuth, cors_options
 from answers import feature_matrix, labelled, mask_prediction
 from guards import MAX_IMAGE_PIXELS, BodySizeLimit, ConciseClientErrors, UploadGuard
 from models.credit import CREDIT
@@ -21,6 +23,8 @@ from models.images import InvalidImageError, load_rgb
 from models.iris import IRIS
 from models.names import BOOK_RATING, MASK_CLASSIFIER
 from models.task import TabularTask
+from openapi_doc import CorrectedOpenApi
+from overload import LoadShedding
 from runners.books import BooksRunner
 from runners.calls import call_runner
 from runners.credit import CreditRunner
@@ -68,7 +72,7 @@ def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) ->
 
 
 @bentoml.asgi_app(WebPage(), path="/ui", name="web_page")
-@bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 60})
+@bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 30})
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)
     iris = bentoml.depends(IrisRunner)
@@ -190,6 +194,13 @@ class ModelBundle:
         return ServedModels(models=described)
 
 
+# Outermost first: CORS (answers browsers' preflight without a key), API keys, load
+# shedding, then the body guards. BentoML's access log, metrics and timeout wrap them all.
+if (cors := cors_options()) is not None:
+    ModelBundle.add_asgi_middleware(CORSMiddleware, **cors)
+ModelBundle.add_asgi_middleware(ApiKeyAuth)
+ModelBundle.add_asgi_middleware(LoadShedding)
+ModelBundle.add_asgi_middleware(CorrectedOpenApi, service=ModelBundle)
 ModelBundle.add_asgi_middleware(BodySizeLimit)
 ModelBundle.add_asgi_middleware(
     UploadGuard,

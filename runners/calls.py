@@ -9,20 +9,24 @@ Why 503: a runner that cannot be reached twice is down (crashed, restarting); th
 may retry later, it did nothing wrong. The same for a call that timed out: a killed runner's
 socket stays open (the arbiter holds it), so calls queue there until the restarted runner
 takes them, and on a loaded machine the restart can take longer than the call's timeout
-(``traffic.timeout`` of the runner; BentoML's client raises TimeoutError, a 500).
+(``traffic.timeout`` of the runner; BentoML's client raises TimeoutError, a 500). And for a
+runner over capacity (its ``max_concurrency`` 429, or its timeout's 504), not resent:
+sending more to a saturated runner would only deepen the queue.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import aiohttp
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
 T = TypeVar("T")
 logger = logging.getLogger("model_bundle")
+RUNNER_BUSY = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GATEWAY_TIMEOUT)
 
 
 async def call_runner(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
@@ -34,10 +38,19 @@ async def call_runner(method: Callable[..., Awaitable[T]], *args: Any, **kwargs:
 
 async def resend_once(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     try:
-        return await method(*args, **kwargs)
+        return await busy_as_unavailable(method, *args, **kwargs)
     except aiohttp.ClientConnectionError as first:
         logger.warning("runner connection broke (%s); sending the call again", first)
     try:
-        return await method(*args, **kwargs)
+        return await busy_as_unavailable(method, *args, **kwargs)
     except aiohttp.ClientConnectionError as error:
         raise ServiceUnavailable(f"a model runner is unavailable: {error}") from error
+
+
+async def busy_as_unavailable(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    try:
+        return await method(*args, **kwargs)
+    except BentoMLException as error:
+        if error.error_code in RUNNER_BUSY:
+            raise ServiceUnavailable(f"a model runner is over capacity: {error}") from error
+        raise

@@ -12,7 +12,10 @@ TORCH_THREADS = 1
 
 RUNNER_SERVICE_CONFIG: dict[str, Any] = {
     "workers": 1,
-    "traffic": {"timeout": 30},
+    # A runner gives up (504) before the front's 30 s, so the front answers a clear 503;
+    # 256 in flight is twice what the front ever sends (MAX_CONCURRENT_REQUESTS, 128):
+    # a safeguard, its 429 is a 503 for the client (runners/calls.py).
+    "traffic": {"timeout": 20, "max_concurrency": 256},
     # BentoML >= 1.4.30 replaces the caller's HTTP session to a dependency every
     # `max_requests` requests (default 100) or `max_age` seconds (default 300) and closes
     # the old session while requests are still using it: under concurrent load those

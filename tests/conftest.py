@@ -66,6 +66,24 @@ def own_server(default_models: dict[str, str], tmp_path: Path) -> Iterator[Calla
         yield serve
 
 
+# Two keys (rotation), one browser origin, and a capacity small enough to reach in a test.
+GUARDED_ENV = {
+    "MODEL_BUNDLE_API_KEYS": "first-key-3f9a, second-key-81c2",
+    "MODEL_BUNDLE_CORS_ORIGINS": "https://app.example.com",
+    "MAX_CONCURRENT_REQUESTS": "8",
+}
+
+
+@pytest.fixture(scope="session")
+def guarded_server(
+    default_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server with API keys, CORS and a small MAX_CONCURRENT_REQUESTS (GUARDED_ENV)."""
+    directory = tmp_path_factory.mktemp("guarded")
+    with separate_server(directory, BENTOML_HOME / "models", GUARDED_ENV) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def http(server: Server) -> Iterator[httpx.Client]:
     """Plain HTTP to the server."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import bentoml
 import httpx
 import pytest
 
+from guards import MAX_REQUEST_BYTES
 from scripts.samples import HEALTHY, SETOSA
 from scripts.serving import Server
 
@@ -100,6 +102,19 @@ CASES = [
     ("/recommend_books", json.dumps({"user_id": 1, "k": 0}), ["k"], "greater_than_equal"),
     ("/recommend_books", json.dumps({"user_id": 1, "k": 101}), ["k"], "less_than_equal"),
     ("/recommend_books", json.dumps({"k": 5}), ["user_id"], "missing"),
+    ("/rate_book", json.dumps({"user_id": 1, "isbn": "📚"}), ["isbn"], "string_pattern_mismatch"),
+    (
+        "/rate_book",
+        json.dumps({"user_id": 1, "isbn": "12\x00"}),
+        ["isbn"],
+        "string_pattern_mismatch",
+    ),
+    ("/rate_book", '{"user_id": 1, "isbn": "\\ud800"}', [], "json_invalid"),  # lone surrogate
+    ("/rate_book", json.dumps({"user_id": 10**100, "isbn": "1"}), ["user_id"], "less_than_equal"),
+    ("/predict_credit", "", ["debt_ratio"], "missing"),  # an empty body is an empty object
+    ("/predict_credit", "null", [], "model_type"),
+    ("/predict_credit", "[" * 100_000 + "]" * 100_000, [], "json_invalid"),  # nesting
+    ("/predict_credit", '{"debt_ratio": 0.2, "debt_ratio": "x"}', ["debt_ratio"], "float_type"),
 ]
 
 
@@ -141,3 +156,51 @@ def test_no_bad_input_reached_a_500(http: httpx.Client, server: Server) -> None:
     assert "Rejected /predict_credit [POST]: debt_ratio: Input should be a valid number" in log
     assert "pydantic_core._pydantic_core.ValidationError" not in log
     assert http.post("/predict_credit", json=HEALTHY).status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/predict_credit", "/rate_books"])
+def test_an_oversized_json_body_is_a_413(http: httpx.Client, route: str) -> None:
+    too_big = b'{"items": [' + b" " * MAX_REQUEST_BYTES + b"]}"
+    declared = http.post(route, content=too_big, headers={"content-type": "application/json"})
+    streamed = http.post(  # no Content-Length: counted while read
+        route,
+        content=iter([too_big[:1000], too_big[1000:]]),
+        headers={"content-type": "application/json"},
+    )
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert "MAX_REQUEST_BYTES" in response.json()["error"]
+
+
+def log_count(server: Server, *texts: str) -> int:
+    """Lines of the server's log holding every one of ``texts``."""
+    return sum(all(t in line for t in texts) for line in server.log_text().splitlines())
+
+
+def test_each_request_is_one_access_line_and_a_rejection_one_more(
+    http: httpx.Client, server: Server
+) -> None:
+    access = ("method=POST,path=/recommend_books,", "(status=400,")
+    rejected = ("Rejected /recommend_books [POST]: k: Input should be greater than",)
+    before = log_count(server, *access), log_count(server, *rejected)
+    for k in range(-4, 1):
+        assert http.post("/recommend_books", json={"user_id": 1, "k": k}).status_code == 400
+    time.sleep(0.5)  # BentoML logs the line after sending the answer
+    after = log_count(server, *access), log_count(server, *rejected)
+    assert after == (before[0] + 5, before[1] + 5)
+
+
+def test_malformed_uploads_are_400s_not_500s(http: httpx.Client) -> None:
+    """Both were 500s (found by tests/test_fuzz.py): Starlette's form parser raises them."""
+    for route in ("/classify_mask", "/classify_masks"):
+        response = http.post(route, headers={"content-type": "multipart/form-data"})
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"][0]["loc"] == ["header", "Content-Type"]
+    files = [("images", (f"{i}.png", b"x")) for i in range(1001)]
+    response = http.post("/classify_masks", files=files)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"][0] == {
+        "type": "too_long",
+        "loc": ["images"],
+        "msg": "at most 1000 parts per upload, got 1001",
+    }

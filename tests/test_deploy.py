@@ -9,6 +9,7 @@ import httpx
 import psutil
 import yaml
 
+from access import API_KEYS_VARIABLE, CORS_ORIGINS_VARIABLE
 from scripts.samples import SETOSA
 from scripts.serving import ROOT, SERVE_OPTIONS, Server
 
@@ -39,7 +40,12 @@ def test_probes_and_metrics_paths_answer(http: httpx.Client) -> None:
 def test_container_serves_with_the_options_we_test_with() -> None:
     assert tuple(container()["args"]) == SERVE_OPTIONS
     names = {variable["name"] for variable in container()["env"]}
-    assert {"MAX_REQUEST_BYTES", "MAX_IMAGE_PIXELS", "BENTOML_DO_NOT_TRACK"} <= names
+    assert {
+        "MAX_REQUEST_BYTES",
+        "MAX_IMAGE_PIXELS",
+        "MAX_CONCURRENT_REQUESTS",
+        "BENTOML_DO_NOT_TRACK",
+    } <= names
 
 
 def test_workers_are_set_by_environment(own_server: Callable[..., Server]) -> None:
@@ -52,3 +58,10 @@ def test_workers_are_set_by_environment(own_server: Callable[..., Server]) -> No
     with httpx.Client(base_url=running.url, timeout=30) as http:
         answer = http.post("/classify_iris", json=SETOSA)
     assert answer.json()["species"] == "setosa"
+
+
+def test_the_manifest_shows_how_to_set_keys_and_origins() -> None:
+    """Commented out (both are off by default), under the names the server reads."""
+    text = (ROOT / "deploy" / "kubernetes.yaml").read_text()
+    assert f"name: {API_KEYS_VARIABLE}" in text and "secretKeyRef" in text
+    assert f"name: {CORS_ORIGINS_VARIABLE}" in text

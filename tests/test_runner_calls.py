@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 
 import aiohttp
 import pytest
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
 from runners.calls import call_runner
 
@@ -62,3 +63,17 @@ def test_a_runner_that_does_not_answer_in_time_is_a_503() -> None:
     with pytest.raises(ServiceUnavailable, match="did not answer in time"):
         asyncio.run(call_runner(late, 1))
     assert calls == 1  # not resent: the runner has had its time
+
+
+@pytest.mark.parametrize("status", [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.GATEWAY_TIMEOUT])
+def test_a_runner_over_capacity_is_a_503_without_retry(status: HTTPStatus) -> None:
+    calls = 0
+
+    async def saturated(value: int) -> int:
+        nonlocal calls
+        calls += 1
+        raise BentoMLException("Too many requests", error_code=status)
+
+    with pytest.raises(ServiceUnavailable, match="over capacity"):
+        asyncio.run(call_runner(saturated, 1))
+    assert calls == 1
