@@ -72,6 +72,16 @@ def test_the_python_client_sends_its_token(guarded_server: Server) -> None:
         assert client.predict_credit(**HEALTHY)["label"] == "healthy"
 
 
+def test_the_python_client_without_a_key_raises_401(guarded_server: Server) -> None:
+    """As the README's client error table says: a BentoMLException whose error_code is 401."""
+    with (
+        bentoml.SyncHTTPClient(guarded_server.url) as client,
+        pytest.raises(bentoml.exceptions.BentoMLException) as raised,
+    ):
+        client.predict_credit(**HEALTHY)
+    assert raised.value.error_code == 401
+
+
 def test_bad_input_is_still_a_400_once_authenticated(guarded: httpx.Client) -> None:
     response = guarded.post(
         "/predict_credit", json={**HEALTHY, "debt_ratio": "x"}, headers={"X-API-Key": FIRST_KEY}
