@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import select
 import socket
+import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from bentoml.exceptions import ServiceUnavailable
 
+from guards import ConciseClientErrors
 from overload import LoadShedding
 from scripts.samples import HEALTHY
 from scripts.serving import Server
@@ -185,3 +189,24 @@ def test_a_slot_is_held_until_the_answer_is_sent_not_until_the_app_returns() -> 
 
     assert asyncio.run(scenario()) == [1, 0, 0]
     assert statuses == [503, 200]
+
+
+def test_a_runner_over_capacity_is_logged_as_one_line() -> None:
+    """Overload is expected: one WARNING line per refused request, no traceback."""
+    try:
+        raise ServiceUnavailable("a model runner is over capacity: Too many requests")
+    except ServiceUnavailable:
+        record = logging.LogRecord(
+            ConciseClientErrors.LOGGER,
+            logging.ERROR,
+            __file__,
+            1,
+            "%s [%s]",
+            ("/predict_credit", "POST"),
+            sys.exc_info(),
+        )
+    assert ConciseClientErrors().filter(record)
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage() == (
+        "Rejected /predict_credit [POST]: a model runner is over capacity: Too many requests"
+    )
