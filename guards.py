@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from bentoml.exceptions import BentoMLException
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import ValidationError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -197,7 +197,8 @@ class UploadGuard:
 
 
 class ConciseClientErrors(logging.Filter):
-    """Log a request rejected for its input as one WARNING line, not an ERROR with a traceback.
+    """Log a request rejected for its input (or shed: 503) as one WARNING line, not an ERROR
+    with a traceback.
 
     BentoML logs every validation failure with ``logger.error(..., exc_info=True)``: a bad
     request from a client is not a server error and must not drown real ones.
@@ -211,7 +212,9 @@ class ConciseClientErrors(logging.Filter):
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
             )
-        elif isinstance(error, BentoMLException) and 400 <= error.error_code < 500:
+        elif isinstance(error, BentoMLException) and (
+            400 <= error.error_code < 500 or isinstance(error, ServiceUnavailable)
+        ):  # a client's mistake, or overload: expected, and answered with a clear status
             problems = str(error)[:300]
         else:
             return True

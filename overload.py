@@ -39,6 +39,13 @@ class LoadShedding:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        counted = False
+
+        def release() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self.in_flight -= 1
 
         async def send_with_retry_after(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and message["status"] in BUSY:
@@ -46,6 +53,10 @@ class LoadShedding:
                 if not any(name.lower() == b"retry-after" for name, _ in headers):
                     headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Answered: the slot is free before the client can send its next request
+                # (BentoML's app returns a little after it sent the answer).
+                release()
             await send(message)
 
         if scope.get("path") in UNSHED_PATHS:
@@ -55,7 +66,8 @@ class LoadShedding:
                 send_with_retry_after, HTTPStatus.SERVICE_UNAVAILABLE, {"error": self.error}
             )
         self.in_flight += 1
+        counted = True
         try:
             await self.app(scope, receive, send_with_retry_after)
         finally:
-            self.in_flight -= 1
+            release()
