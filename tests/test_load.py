@@ -2,8 +2,8 @@
 
 Also the regression test for BentoML's inter-service session refresh (bentoml #5540, #5544;
 see runners/config.py). With BentoML's default ``runner_connection`` restored, the same burst
-breaks dozens of runner connections: runners/calls.py resends those calls (a few still
-fail: 500s before the resend existed, 503s since); with ours, no call needs resending.
+breaks runner connections: runners/calls.py resends those calls (a few still fail: 500s
+before the resend existed, 503s since); with ours, no call needs resending.
 """
 
 from __future__ import annotations
