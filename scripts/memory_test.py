@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import Counter
 
 from scripts.reliability import (
     append_report,
@@ -20,7 +21,7 @@ from scripts.reliability import (
     server_processes,
     table,
 )
-from scripts.traffic import Tally, default_mix, drive
+from scripts.traffic import OK, Tally, default_mix, drive
 
 LIMIT = 0.10  # growth allowed between the baseline and the end
 
@@ -38,7 +39,8 @@ def measure(
             samples.append((tally.requests, resident_mib(processes)))
             print(
                 f"{tally.requests} requests: "
-                + ", ".join(f"{name} {mib:.0f}" for name, mib in samples[-1][1].items()),
+                + ", ".join(f"{name} {mib:.0f}" for name, mib in samples[-1][1].items())
+                + f"; errors so far {dict(tally.by_outcome - Counter({OK: tally.requests}))}",
                 flush=True,
             )
     return samples, tally
