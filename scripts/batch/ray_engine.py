@@ -78,7 +78,7 @@ def run_on_ray(task: Task, args: argparse.Namespace) -> int:
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     ray.init(
         address=args.ray_address,
-        num_cpus=None if args.ray_address else args.workers,
+        num_cpus=None if args.ray_address else args.workers + 1,  # + 1: the reader
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
