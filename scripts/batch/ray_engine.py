@@ -67,7 +67,8 @@ def integers_restored(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFra
     """Integral float columns (floats only because a refused row had a gap) back to int."""
     for name in names:
         column = frame[name]
-        if column.dtype.kind == "f" and len(column) and np.all(np.mod(column, 1) == 0):
+        numpy_float = isinstance(column.dtype, np.dtype) and column.dtype.kind == "f"
+        if numpy_float and len(column) and np.all(np.mod(column.to_numpy(), 1) == 0):
             frame[name] = column.astype(np.int64)
     return frame
 
