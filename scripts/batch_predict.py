@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         run_id = fingerprint(args.input, **settings)
         manifest = Manifest.open(parts_directory(args.output), run_id, args.resume)
-        summary = run(engine, args.input, args.output, args.chunk_rows, manifest, args.quiet)
+        try:
+            summary = run(engine, args.input, args.output, args.chunk_rows, manifest, args.quiet)
+        finally:
+            if args.url:
+                engine.close()  # type: ignore[union-attr]
     except (InputError, ResumeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE

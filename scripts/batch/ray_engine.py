@@ -67,7 +67,8 @@ def integers_restored(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFra
     """Integral float columns (floats only because a refused row had a gap) back to int."""
     for name in names:
         column = frame[name]
-        if column.dtype.kind == "f" and len(column) and np.all(np.mod(column, 1) == 0):
+        numpy_float = isinstance(column.dtype, np.dtype) and column.dtype.kind == "f"
+        if numpy_float and len(column) and np.all(np.mod(column.to_numpy(), 1) == 0):
             frame[name] = column.astype(np.int64)
     return frame
 
@@ -78,7 +79,7 @@ def run_on_ray(task: Task, args: argparse.Namespace) -> int:
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     ray.init(
         address=args.ray_address,
-        num_cpus=None if args.ray_address else args.workers,
+        num_cpus=None if args.ray_address else args.workers + 1,  # + 1: the reader
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},

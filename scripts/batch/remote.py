@@ -67,7 +67,9 @@ class RemoteEngine:
         self.tag = self.loop.run_until_complete(self._served_tag())
 
     async def _client(self) -> bentoml.AsyncHTTPClient:
-        return bentoml.AsyncHTTPClient(self.url, timeout=self.timeout_s)
+        """Entered here (its endpoints exist only inside ``async with``), left in close()."""
+        client = bentoml.AsyncHTTPClient(self.url, timeout=self.timeout_s)
+        return await client.__aenter__()
 
     async def _served_tag(self) -> str:
         served = await self.call(self.client.models)
@@ -76,7 +78,7 @@ class RemoteEngine:
         )
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.client.close())
+        self.loop.run_until_complete(self.client.__aexit__(None, None, None))
         self.loop.close()
 
     async def call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
