@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sy
 from scripts.mask_sample import jpeg
 from scripts.samples import SETOSA, UNHEALTHY, VIRGINICA
 from scripts.serving import ROOT, Server
+from tests.conftest import GUARDED_ENV
 
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = (
@@ -132,6 +133,12 @@ def visit(browser: Browser, server: Server) -> Iterator[Visit]:
 @pytest.fixture
 def phone(browser: Browser, server: Server) -> Iterator[Visit]:
     yield from visit_page(browser, server, width=390)
+
+
+@pytest.fixture
+def guarded_visit(browser: Browser, guarded_server: Server) -> Iterator[Visit]:
+    """The page of a server that requires an API key (conftest GUARDED_ENV)."""
+    yield from visit_page(browser, guarded_server)
 
 
 def close_to(text: str, value: float, places: int = 1) -> bool:
@@ -330,7 +337,6 @@ def test_iris_tab_classifies_a_flower(visit: Visit, http: httpx.Client) -> None:
 
 
 def test_the_api_key_is_sent_and_kept_for_the_session_only(visit: Visit) -> None:
-    # A real 401 needs the API-key middleware (issue 5); here: the header the page sends.
     page = visit.open("iris")
     page.get_by_label("API key").fill("key-123")
     with page.expect_request("**/classify_iris") as request:
@@ -349,6 +355,22 @@ def test_the_api_key_is_sent_and_kept_for_the_session_only(visit: Visit) -> None
     assert page.evaluate("sessionStorage.length") == 0
 
 
+def test_a_server_with_api_keys_refuses_then_answers_with_the_key(guarded_visit: Visit) -> None:
+    page = guarded_visit.open("iris")
+    with page.expect_response("**/classify_iris") as refused:
+        page.get_by_role("button", name="Classify").click()
+    assert refused.value.status == 401  # the real server's answer, not a routed one
+    expect(page.get_by_role("alert")).to_contain_text("API key missing or wrong")
+    expect(page.get_by_label("API key")).to_be_focused()
+
+    page.get_by_label("API key").fill(GUARDED_ENV["MODEL_BUNDLE_API_KEYS"].split(",")[1].strip())
+    with page.expect_response("**/classify_iris") as answered:
+        page.get_by_role("button", name="Classify").click()
+    assert answered.value.status == 200
+    expect(page.locator("#iris-result .verdict")).to_be_visible()
+    guarded_visit.screenshot("api-key")
+
+
 @pytest.mark.parametrize(
     ("status", "headers", "message"),
     [
@@ -361,8 +383,8 @@ def test_the_api_key_is_sent_and_kept_for_the_session_only(visit: Visit) -> None
 def test_other_refusals_are_readable_messages(
     visit: Visit, status: int, headers: dict[str, str], message: str
 ) -> None:
-    # The server answers none of these to a good request today (401 comes with API keys,
-    # issue 5): the browser gets them from a route, to check what a person reads.
+    # The server answers none of these to a good request at will (the real 401 is tested
+    # above): the browser gets them from a route, to check what a person reads.
     body = '{"error": "refused"}'
     visit.page.route(
         "**/classify_iris",
