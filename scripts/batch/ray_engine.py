@@ -63,9 +63,19 @@ def read(input_path: Path, task: Task) -> Any:
     )
 
 
+def numpy_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns back on numpy, as the local engine has them: Ray hands Arrow-backed ones, and an
+    object column (a refused row's text among numbers) as its own pickled-object type, which
+    pandas' CSV writer fails on ("'float' object is not subscriptable")."""
+    for name, dtype in frame.dtypes.items():
+        if not isinstance(dtype, np.dtype | pd.CategoricalDtype):
+            frame[name] = frame[name].to_numpy()
+    return frame
+
+
 def integers_restored(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
     """Integral float columns (floats only because a refused row had a gap) back to int."""
-    for name in names:
+    for name in filter(frame.columns.__contains__, names):
         column = frame[name]
         numpy_float = isinstance(column.dtype, np.dtype) and column.dtype.kind == "f"
         if numpy_float and len(column) and np.all(np.mod(column.to_numpy(), 1) == 0):
@@ -113,9 +123,9 @@ def write_predictions(task: Task, args: argparse.Namespace) -> int:
     )
     summary = Summary(tag=tag)
     batches = predicted.iter_batches(batch_format="pandas", batch_size=args.chunk_rows)
-    for index, batch in enumerate(batches):
+    for index, batch in enumerate(map(numpy_columns, batches)):
         bad = batch[ERROR].notna().to_numpy()
-        good = integers_restored(batch[~bad].drop(columns=ERROR), task.columns)
+        good = integers_restored(batch[~bad].drop(columns=ERROR), (*task.columns, "class_id"))
         rows = summary.rows + 1 + np.flatnonzero(bad)
         refused = pd.DataFrame({"row": rows, "reason": batch[ERROR][bad].to_numpy()})
         files.write(good, manifest.part(index, "output", args.output.suffix), fmt)
