@@ -25,8 +25,10 @@ from models.names import BOOK_RATING, MASK_CLASSIFIER
 from models.task import TabularTask
 from openapi_doc import CorrectedOpenApi
 from overload import LoadShedding
+from runners.batching import BatchingGate, batching_enabled
 from runners.books import BooksRunner
 from runners.calls import call_runner
+from runners.config import tracing
 from runners.credit import CreditRunner
 from runners.iris import IrisRunner
 from runners.mask import MaskRunner
@@ -72,7 +74,7 @@ def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) ->
 
 
 @bentoml.asgi_app(WebPage(), path="/ui", name="web_page")
-@bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 30})
+@bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 30}, tracing=tracing())
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)
     iris = bentoml.depends(IrisRunner)
@@ -81,6 +83,7 @@ class ModelBundle:
 
     def __init__(self) -> None:
         self._described: dict[str, dict[str, Any]] = {}
+        self._batching = BatchingGate(enabled=batching_enabled())
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
 
     async def __is_ready__(self) -> bool:
@@ -101,7 +104,7 @@ class ModelBundle:
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
     ) -> list[dict[str, Any]]:
         probabilities, tag = await asyncio.gather(
-            call_runner(runner.to_async.predict_proba, feature_matrix(rows, task)),
+            self._batching.call(runner, "predict_proba", feature_matrix(rows, task)),
             self._tag(runner, task.name),
         )
         return labelled(probabilities, task, tag)
@@ -119,12 +122,12 @@ class ModelBundle:
         served = await self._describe(self.mask, MASK_CLASSIFIER)
         prep = Preprocessing.from_metadata(served["preprocessing"])
         images = await asyncio.to_thread(resized_uploads, uploads, prep, field)
-        probabilities = await call_runner(self.mask.to_async.classify, images)
+        probabilities = await self._batching.call(self.mask, "classify", images)
         return [mask_prediction(p, served["tag"]) for p in probabilities]
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         ratings, tag = await asyncio.gather(
-            call_runner(self.books.to_async.rate, pairs), self._tag(self.books, BOOK_RATING)
+            self._batching.call(self.books, "rate", pairs), self._tag(self.books, BOOK_RATING)
         )
         return [BookRating(**rating, model=tag) for rating in ratings]
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import bentoml
 
 from models.names import BOOK_RATING
-from runners.config import RUNNER_SERVICE_CONFIG, TORCH_THREADS, configured_tag
+from runners.config import (
+    RUNNER_SERVICE_CONFIG,
+    TORCH_THREADS,
+    JsonDict,
+    JsonList,
+    configured_tag,
+)
 from runners.drain import DrainBeforeStop
 
 # Pairs per forward pass; a rate_books request of up to 1,000 pairs is split by the batcher.
@@ -31,17 +35,22 @@ class BooksRunner:
         self.books.rate([(0, "")])  # warm-up
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_PAIRS, max_latency_ms=MAX_LATENCY_MS)
-    def rate(self, pairs: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    def rate(self, pairs: list[tuple[int, str]]) -> JsonList:
         """Rating (1..10), cold-start flag and reason, and book details per (user_id, isbn)."""
         return self.books.rate(pairs)
 
     @bentoml.api
-    def recommend(self, user_id: int, k: int) -> dict[str, Any]:
+    def rate_unbatched(self, pairs: list[tuple[int, str]]) -> JsonList:
+        """``rate`` past the batcher, for a call with nothing to merge with."""
+        return self.books.rate(pairs)
+
+    @bentoml.api
+    def recommend(self, user_id: int, k: int) -> JsonDict:
         """The user's top-k unrated books (popular ones for an unknown user)."""
         return self.books.recommend(user_id, k)
 
     @bentoml.api
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonDict:
         return self.artifact.summary()
 
 

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
+
+import numpy as np
+from bentoml.validators import ContentType
 
 # Each runner is one process with one torch thread: on a 2-core box several runner
 # processes plus the front service would oversubscribe the cores with torch's default of
 # one thread per core. Batching, not intra-op threads, is what pays for small models.
 TORCH_THREADS = 1
+
+
+def tracing() -> dict[str, Any]:
+    """BentoML opens an OpenTelemetry span for every request even with no exporter to send it
+    to: about 15% of a process's CPU under load (py-spy). Off unless MODEL_BUNDLE_TRACING=true
+    (then configure an exporter in BentoML's configuration)."""
+    if os.environ.get("MODEL_BUNDLE_TRACING", "").lower() == "true":
+        return {}
+    return {"excluded_urls": [".*"]}
+
 
 RUNNER_SERVICE_CONFIG: dict[str, Any] = {
     "workers": 1,
@@ -26,7 +39,17 @@ RUNNER_SERVICE_CONFIG: dict[str, Any] = {
     "runner_connection": {"max_requests": 2**62, "max_age": 1e12},
     # The front logs each request once; a runner line per hop doubled the logging work.
     "logging": {"access": {"enabled": False}},
+    "tracing": tracing(),
 }
+
+
+# BentoML works out the content type of an answer typed as an array, list or dict from its
+# JSON schema, which pydantic generates anew for every response: 12% of a runner's CPU under
+# load (py-spy). Naming the type skips that; the header is the same application/json.
+JSON = ContentType("application/json")
+JsonArray = Annotated[np.ndarray, JSON]
+JsonList = Annotated[list[dict[str, Any]], JSON]
+JsonDict = Annotated[dict[str, Any], JSON]
 
 
 def configured_tag(name: str) -> str:

@@ -6,13 +6,17 @@ what crosses the hop is a compact uint8 [N, H, W, 3] array, normalised here.
 
 from __future__ import annotations
 
-from typing import Any
-
 import bentoml
 import numpy as np
 
 from models.names import MASK_CLASSIFIER
-from runners.config import RUNNER_SERVICE_CONFIG, TORCH_THREADS, configured_tag
+from runners.config import (
+    RUNNER_SERVICE_CONFIG,
+    TORCH_THREADS,
+    JsonArray,
+    JsonDict,
+    configured_tag,
+)
 from runners.drain import DrainBeforeStop
 
 # A small CNN on a CPU gains little from big batches; 16 keeps the queue short.
@@ -37,12 +41,17 @@ class MaskRunner:
         self.classify(np.zeros((1, self.prep.height, self.prep.width, 3), np.uint8))  # warm-up
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_IMAGES, max_latency_ms=MAX_LATENCY_MS)
-    def classify(self, images: np.ndarray) -> np.ndarray:
+    def classify(self, images: np.ndarray) -> JsonArray:
         """Class probabilities float32 [N, 18] for resized RGB images uint8 [N, H, W, 3]."""
         return self.classifier.classify(images)
 
     @bentoml.api
-    def describe(self) -> dict[str, Any]:
+    def classify_unbatched(self, images: np.ndarray) -> JsonArray:
+        """``classify`` past the batcher, for a call with nothing to merge with."""
+        return self.classifier.classify(images)
+
+    @bentoml.api
+    def describe(self) -> JsonDict:
         """The served artifact, and the input size the front must resize to."""
         return {**self.artifact.summary(), "preprocessing": self.prep.to_metadata()}
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import bentoml
 import numpy as np
 
 from models.task import TabularTask
-from runners.config import TORCH_THREADS
+from runners.config import TORCH_THREADS, JsonArray, JsonDict
 
 # Rows per model call. One forward over 1,000 rows of a small MLP takes about a millisecond,
 # so big batches cost nothing; requests larger than this are split by the dispatcher.
@@ -37,11 +37,16 @@ class TabularRunner:
         self.classifier.predict_proba(np.zeros((1, len(self.task.features)), np.float32))
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_ROWS, max_latency_ms=MAX_LATENCY_MS)
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+    def predict_proba(self, features: np.ndarray) -> JsonArray:
         """Class probabilities [N, classes] for raw features [N, F] in the task's feature order."""
         return self.classifier.predict_proba(features)
 
     @bentoml.api
-    def describe(self) -> dict[str, Any]:
+    def predict_proba_unbatched(self, features: np.ndarray) -> JsonArray:
+        """``predict_proba`` past the batcher, for a call with nothing to merge with."""
+        return self.classifier.predict_proba(features)
+
+    @bentoml.api
+    def describe(self) -> JsonDict:
         """The served artifact: tag, creation time, weights kind, training metrics, data hash."""
         return self.artifact.summary()

@@ -7,9 +7,12 @@ from collections.abc import Callable
 
 import httpx
 import psutil
+import pytest
 import yaml
+from opentelemetry.util.http import ExcludeList
 
 from access import API_KEYS_VARIABLE, CORS_ORIGINS_VARIABLE
+from runners.config import tracing
 from scripts.samples import SETOSA
 from scripts.serving import ROOT, SERVE_OPTIONS, Server
 
@@ -65,3 +68,14 @@ def test_the_manifest_shows_how_to_set_keys_and_origins() -> None:
     text = (ROOT / "deploy" / "kubernetes.yaml").read_text()
     assert f"name: {API_KEYS_VARIABLE}" in text and "secretKeyRef" in text
     assert f"name: {CORS_ORIGINS_VARIABLE}" in text
+
+
+def test_tracing_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BentoML's own exclusion list (its `tracing.excluded_urls`) then skips every request."""
+    monkeypatch.delenv("MODEL_BUNDLE_TRACING", raising=False)
+    excluded = ExcludeList(tracing()["excluded_urls"])
+    assert excluded.url_disabled("http://127.0.0.1:3000/predict_credit")
+    assert excluded.url_disabled("http://127.0.0.1:3000/classify_mask")
+
+    monkeypatch.setenv("MODEL_BUNDLE_TRACING", "true")
+    assert "excluded_urls" not in tracing()  # BentoML's default: every request traced

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import Counter
 from collections.abc import Callable
 
 import httpx
 
+from scripts.bench import batch_counts
 from scripts.serving import Server
 from scripts.traffic import OK, drive, mix
 
@@ -34,15 +34,6 @@ UPSTREAM_DEFAULT = json.dumps(
 )
 
 
-def batch_sizes(metrics: str, runner: str) -> tuple[float, float]:
-    """(requests merged, batches run) by ``runner``, from the Prometheus histogram."""
-    values = {}
-    for kind in ("sum", "count"):
-        pattern = rf'adaptive_batch_size_{kind}\{{[^}}]*runner_name="{runner}"[^}}]*\}} (\S+)'
-        values[kind] = sum(float(v) for v in re.findall(pattern, metrics))
-    return values["sum"], values["count"]
-
-
 # logged by runners/calls.py for each runner call sent a second time
 RESENT = "runner connection broke"
 
@@ -54,15 +45,16 @@ def burst(url: str, books_tag: str) -> Counter[str]:
 def test_every_request_under_concurrent_load_succeeds(
     server: Server, http: httpx.Client, default_models: dict[str, str]
 ) -> None:
-    before = {r: batch_sizes(http.get("/metrics").text, r) for r in RUNNERS}
+    before = batch_counts(server.url)
     resent_before = server.log_text().count(RESENT)
 
     assert burst(server.url, default_models["book_rating"]) == Counter({OK: REQUESTS})
     assert server.log_text().count(RESENT) == resent_before  # no connection broke
 
-    metrics = http.get("/metrics").text
-    for runner, (merged_before, batches_before) in before.items():
-        merged, batches = batch_sizes(metrics, runner)
+    after = batch_counts(server.url)
+    for runner in RUNNERS:
+        merged_before, batches_before = before.get(runner, (0.0, 0.0))
+        merged, batches = after[runner]
         merged, batches = merged - merged_before, batches - batches_before
         # adaptive batching merged concurrent requests: fewer model calls than requests
         assert 0 < batches < merged, (runner, merged, batches)
