@@ -2,24 +2,30 @@
 
     bentoml serve scripts.echo_service:Echo
 
-A ``@bentoml.service`` with the front's configuration and guards and one JSON endpoint that
-answers its input. ``scripts.bench`` measures it as the floor of the stack.
+A ``@bentoml.service`` with the front's configuration and middleware (API keys, load shedding,
+body guards) and one JSON endpoint that answers its input. ``scripts.bench`` measures it as
+the floor of the stack.
 """
 
 from __future__ import annotations
 
 import bentoml
 
+from access import ApiKeyAuth
 from guards import BodySizeLimit, UploadGuard
+from overload import LoadShedding
+from runners.config import tracing
 from schemas import CreditFeatures
 
 
-@bentoml.service(name="echo", workers=1, traffic={"timeout": 60})
+@bentoml.service(name="echo", workers=1, traffic={"timeout": 30}, tracing=tracing())
 class Echo:
     @bentoml.api(input_spec=CreditFeatures)
-    async def echo(self, **features: float) -> dict[str, float]:
-        return features
+    async def echo(self, **features: float) -> CreditFeatures:
+        return CreditFeatures(**features)
 
 
+Echo.add_asgi_middleware(ApiKeyAuth)
+Echo.add_asgi_middleware(LoadShedding)
 Echo.add_asgi_middleware(BodySizeLimit)
 Echo.add_asgi_middleware(UploadGuard, routes={"/echo": set()})

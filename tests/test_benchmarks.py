@@ -22,6 +22,10 @@ def test_mask_benchmark_runs_against_the_server(server, default_models: dict[str
 def test_side_by_side_benchmark_runs_in_tiny_mode(server, default_models: dict[str, str]) -> None:
     text = bench.run_all(0.5, tiny=True, bundle_url=server.url)
     rows = [line for line in text.splitlines() if line.startswith("| predict_credit |")]
-    assert {row.split("|")[2].strip() for row in rows} == {"bundle", "baseline"}
+    servers = {"bundle", "baseline", bench.UNBATCHED, bench.BATCHED, bench.AFTER_BURST}
+    assert {row.split("|")[2].strip() for row in rows} == servers
     assert all(row.split("|")[8].strip() == "0" for row in rows)  # no errors
     assert "| echo (stack floor) | echo |" in text
+    targets = text[text.index("| target | measured | met |") :]
+    assert "predict_credit, 1 client, right after a burst: p50 <= 1 ms over batching off" in targets
+    assert "| 0 errors in every run | 0 runs with errors | yes |" in targets
