@@ -1,4 +1,5 @@
-"""Settings every runner service shares (no torch import here: the front process reads it)."""
+"""Settings every runner service shares, and the tracing switch the front uses too (no torch
+import here: the front process reads it)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ TORCH_THREADS = 1
 
 def tracing() -> dict[str, Any]:
     """BentoML opens an OpenTelemetry span for every request even with no exporter to send it
-    to: about 15% of a process's CPU under load (py-spy). Off unless MODEL_BUNDLE_TRACING=true
+    to: 10-15% of a process's CPU under load (py-spy). Off unless MODEL_BUNDLE_TRACING=true
     (then configure an exporter in BentoML's configuration)."""
     if os.environ.get("MODEL_BUNDLE_TRACING", "").lower() == "true":
         return {}
