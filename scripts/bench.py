@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import bentoml
 import httpx
 import numpy as np
 import psutil
@@ -237,9 +236,9 @@ def start(kind: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     if kind == "bundle":
         return serving.start(port, log)
     if kind == UNBATCHED:
-        # Its own BENTOML_HOME sharing the store's models (see the echo server below).
-        home = Path(tempfile.mkdtemp(prefix="bench-unbatched-home-"))
-        (home / "models").symlink_to(Path(bentoml.models.get("iris:latest").path).parents[1])
+        home = serving.home_sharing_models(
+            Path(tempfile.mkdtemp(prefix="bench-unbatched-home-")), serving.store_models()
+        )
         return serving.start(port, log, env={"BENTOML_HOME": str(home), **UNBATCHED_ENV})
     if kind == "echo":
         # A BENTOML_HOME of its own: a server starting in the same home wipes the metrics

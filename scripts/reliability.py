@@ -13,10 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import bentoml
 import psutil
 
-from scripts.serving import ROOT, Server, separate_server
+from scripts.serving import ROOT, Server, separate_server, store_models
 from scripts.traffic import OK, Tally
 
 REPORT = ROOT / "docs" / "RELIABILITY.md"
@@ -28,10 +27,9 @@ FRONT = "ModelBundle"
 def own_server(env: dict[str, str] | None = None) -> Iterator[Server]:
     """The bundle in a temporary BENTOML_HOME sharing this store's models (so a ``make serve``
     running from the same store keeps its metrics directory), stopped on exit."""
-    models = Path(bentoml.models.get("iris:latest").path).parents[1]
     with (
         tempfile.TemporaryDirectory(prefix="reliability-") as directory,
-        separate_server(Path(directory), models, env) as running,
+        separate_server(Path(directory), store_models(), env) as running,
     ):
         try:
             yield running

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import bentoml
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,16 +108,27 @@ def launch(log: Path, env: dict[str, str] | None = None, timeout_s: float = 120)
     return running
 
 
+def store_models() -> Path:
+    """The ``models`` directory of the current model store ($BENTOML_HOME)."""
+    return Path(bentoml.models.get("iris:latest").path).parents[1]
+
+
+def home_sharing_models(home: Path, models: Path) -> Path:
+    """``home`` made a BENTOML_HOME of its own whose ``models`` directory is a store's
+    ``models``: two servers in one BENTOML_HOME would share (and the second one wipe) the
+    Prometheus directory (bentoml ensure_prometheus_dir)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(models)
+    return home
+
+
 @contextmanager
 def separate_server(
     directory: Path, models: Path, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     """The bundle in a BENTOML_HOME of its own under ``directory``, sharing the ``models``
-    directory of a store: two servers in one BENTOML_HOME would share (and the second one
-    wipe) the Prometheus directory (bentoml ensure_prometheus_dir). Stopped on exit."""
-    home = directory / "bentoml-home"
-    home.mkdir(parents=True)
-    (home / "models").symlink_to(models)
+    directory of a store (:func:`home_sharing_models`). Stopped on exit."""
+    home = home_sharing_models(directory / "bentoml-home", models)
     running = launch(directory / "serve.log", {**(env or {}), "BENTOML_HOME": str(home)})
     try:
         yield running
