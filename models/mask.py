@@ -14,7 +14,7 @@ from torch import nn
 
 from models.artifact import Artifact
 from models.faces import AGE, GENDER, MASK, NUM_CLASSES, Preprocessing, resize
-from models.images import DEFAULT_MAX_PIXELS, load_rgb
+from models.images import load_rgb
 from models.names import MASK_CLASSIFIER
 
 
@@ -73,10 +73,6 @@ class MaskClassifier:
 
     def __init__(self, artifact: Artifact) -> None:
         self.network, self.prep = load_network(artifact)
-
-    def prepare(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-        """Encoded image -> uint8 [H, W, 3] at the model's input size (may run elsewhere)."""
-        return resize(load_rgb(data, max_pixels), self.prep)
 
     @torch.inference_mode()
     def classify(self, images: np.ndarray) -> np.ndarray:

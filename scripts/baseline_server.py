@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-import torch
 import uvicorn
 from fastapi import FastAPI, HTTPException, UploadFile
 
@@ -24,7 +22,7 @@ from models.credit import CREDIT
 from models.faces import resize
 from models.images import InvalidImageError, load_rgb
 from models.iris import IRIS
-from models.mask import load_network, normalise
+from models.mask import MaskClassifier
 from models.names import BOOK_RATING, MASK_CLASSIFIER
 from models.tabular import load_classifier
 from schemas import (
@@ -46,7 +44,7 @@ def create_app() -> FastAPI:
     credit = load_classifier(credit_artifact, CREDIT)
     iris = load_classifier(iris_artifact, IRIS)
     books = BookRatingModel.load(books_artifact)
-    mask, prep = load_network(mask_artifact)
+    mask = MaskClassifier(mask_artifact)
     app = FastAPI(title="baseline")
 
     @app.post("/predict_credit")
@@ -69,12 +67,11 @@ def create_app() -> FastAPI:
     @app.post("/classify_mask")
     def classify_mask(image: UploadFile) -> MaskPrediction:
         try:
-            pixels = resize(load_rgb(image.file.read()), prep)
+            pixels = resize(load_rgb(image.file.read()), mask.prep)
         except InvalidImageError as error:
             raise HTTPException(400, str(error)) from None
-        with torch.inference_mode():
-            probabilities = torch.softmax(mask(normalise(pixels[None], prep)), dim=1).numpy()
-        return mask_prediction(np.asarray(probabilities[0]), mask_artifact.tag)
+        [probabilities] = mask.classify(pixels[None])
+        return mask_prediction(probabilities, mask_artifact.tag)
 
     @app.get("/readyz")
     def readyz() -> str:
