@@ -16,12 +16,12 @@ from collections.abc import Callable
 import httpx
 
 from scripts.bench import batch_counts
+from scripts.reliability import RUNNERS
 from scripts.serving import Server
 from scripts.traffic import OK, drive, mix
 
 CLIENTS = 64
 REQUESTS = 64 * 40
-RUNNERS = ("CreditRunner", "IrisRunner", "BooksRunner", "MaskRunner")
 # BentoML's defaults (replace the session every 100 requests or 300 s), restored with
 # BentoML's own configuration override, which takes precedence over the service's config.
 UPSTREAM_DEFAULT = json.dumps(
