@@ -306,7 +306,8 @@ def run_all(
         echo = Workload.json("echo (stack floor)", "/echo", HEALTHY)
         for clients in (1, 64) if not tiny else (1, 4):
             runs.append(measured("echo", echo, clients))
-        for bundle_workload, baseline_workload, counts in workloads(tiny):
+        plan = workloads(tiny)  # reads the book featuriser and makes a photo: once
+        for bundle_workload, baseline_workload, counts in plan:
             if only and only not in bundle_workload.name:
                 continue
             for clients in counts:
@@ -316,7 +317,7 @@ def run_all(
         # Low load: one client on the same call with batching off and on, alternating (the
         # machine's speed drifts), and right after a burst: the adaptive batcher must not
         # wait for company that is not coming.
-        credit = workloads(tiny)[0][0]
+        credit = plan[0][0]
         if not only or only in credit.name:
             for _ in range(LOW_LOAD_ROUNDS):
                 runs.append(measured(UNBATCHED, credit, 1))
