@@ -18,7 +18,7 @@ venv: $(BIN)/.installed
 
 ## Train every default model missing from the model store ($BENTOML_HOME, default ~/bentoml).
 models: venv
-	$(BIN)/python -m scripts.train_defaults
+	$(BIN)/python -m scripts.train.defaults
 
 ## Serve the bundle on http://localhost:$(PORT).
 serve: models
@@ -31,7 +31,7 @@ bento: models
 ## Prove the Bento is self-contained: export it, install its requirements into a fresh venv,
 ## import it into an empty BENTOML_HOME and serve it from an empty directory.
 verify-bento: models
-	$(BIN)/python -m scripts.verify_bento
+	$(BIN)/python -m scripts.bento.verify
 
 ## Build the container image model_bundle:$(TORCH_BACKEND) with `bentoml containerize` (needs a
 ## Docker engine). CPU torch by default; TORCH_BACKEND=cu130 (a uv --torch-backend value) for CUDA.
@@ -45,7 +45,7 @@ container: bento
 ## Benchmark the bundle against a plain FastAPI server; writes docs/PERFORMANCE.md.
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.
 bench: models
-	$(BIN)/python -m scripts.bench --write
+	$(BIN)/python -m scripts.benchmarks.bench --write
 
 lint: venv
 	$(BIN)/ruff check .

@@ -14,25 +14,20 @@ from pydantic import Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from starlette.middleware.cors import CORSMiddleware
 
-from access import ApiKeyAuth, cors_options
-from answers import feature_matrix, labelled, mask_prediction
-from guards import MAX_IMAGE_PIXELS, BodySizeLimit, ConciseClientErrors, UploadGuard
-from models.credit import CREDIT
-from models.faces import Preprocessing, resize
-from models.images import InvalidImageError, load_rgb
-from models.iris import IRIS
-from models.names import BOOK_RATING, MASK_CLASSIFIER
-from models.task import TabularTask
-from openapi_doc import CorrectedOpenApi
-from overload import LoadShedding
-from runners.batching import BatchingGate, batching_enabled
-from runners.books import BooksRunner
-from runners.calls import call_runner
-from runners.config import tracing
-from runners.credit import CreditRunner
-from runners.iris import IrisRunner
-from runners.mask import MaskRunner
-from schemas import (
+from model_bundle.answers import feature_matrix, labelled, mask_prediction
+from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER
+from model_bundle.http.access import ApiKeyAuth, cors_options
+from model_bundle.http.guards import (
+    MAX_IMAGE_PIXELS,
+    BodySizeLimit,
+    ConciseClientErrors,
+    UploadGuard,
+)
+from model_bundle.http.openapi import CorrectedOpenApi
+from model_bundle.http.overload import LoadShedding
+from model_bundle.http.web_page import WebPage
+from model_bundle.runner_client import BatchingGate, batching_enabled, call_runner
+from model_bundle.schemas import (
     MAX_IMAGES,
     BookPair,
     BookPairs,
@@ -50,7 +45,14 @@ from schemas import (
     Recommendations,
     ServedModels,
 )
-from web_page import WebPage
+from models.mask.contract import Preprocessing, resize
+from models.mask.images import InvalidImageError, load_rgb
+from models.tabular.contract import CREDIT, IRIS, TabularTask
+from runners.books import BooksRunner
+from runners.config import tracing
+from runners.credit import CreditRunner
+from runners.iris import IrisRunner
+from runners.mask import MaskRunner
 
 
 def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bentoml
 
-from models.names import BOOK_RATING
+from model_bundle.catalogue import BOOK_RATING
 from runners.config import (
     RUNNER_SERVICE_CONFIG,
     TORCH_THREADS,
@@ -27,7 +27,7 @@ class BooksRunner:
         import torch  # not at module level: the front service imports this module
 
         from models.artifact import Artifact
-        from models.book_rating import BookRatingModel
+        from models.books.model import BookRatingModel
 
         torch.set_num_threads(TORCH_THREADS)
         self.artifact = Artifact.from_store(self.model)

@@ -2,7 +2,7 @@
 
 import bentoml
 
-from models.credit import CREDIT
+from models.tabular.contract import CREDIT
 from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
 from runners.drain import DrainBeforeStop
 from runners.tabular import TabularRunner

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bentoml
 import numpy as np
 
-from models.names import MASK_CLASSIFIER
+from model_bundle.catalogue import MASK_CLASSIFIER
 from runners.config import (
     RUNNER_SERVICE_CONFIG,
     TORCH_THREADS,
@@ -32,7 +32,7 @@ class MaskRunner:
         import torch  # not at module level: the front service imports this module
 
         from models.artifact import Artifact
-        from models.mask import MaskClassifier
+        from models.mask.network import MaskClassifier
 
         torch.set_num_threads(TORCH_THREADS)
         self.artifact = Artifact.from_store(self.model)

@@ -7,7 +7,7 @@ from typing import ClassVar
 import bentoml
 import numpy as np
 
-from models.task import TabularTask
+from models.tabular.contract import TabularTask
 from runners.config import TORCH_THREADS, JsonArray, JsonDict
 
 # Rows per model call. One forward over 1,000 rows of a small MLP takes about a millisecond,
@@ -18,7 +18,7 @@ MAX_LATENCY_MS = 1000
 
 
 class TabularRunner:
-    """Serves one :class:`~models.tabular.TabularClassifier` from the model store."""
+    """Serves one :class:`~models.tabular.network.TabularClassifier` from the model store."""
 
     task: ClassVar[TabularTask]
     model: ClassVar[bentoml.models.BentoModel]
@@ -29,7 +29,7 @@ class TabularRunner:
         import torch
 
         from models.artifact import Artifact
-        from models.tabular import load_classifier
+        from models.tabular.network import load_classifier
 
         torch.set_num_threads(TORCH_THREADS)
         self.artifact = Artifact.from_store(self.model)

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models.names import BOOK_RATING, CREDIT_HEALTH, IRIS, MASK_CLASSIFIER
-from scripts.serving import Server, launch, separate_server, stop
+from model_bundle.catalogue import BOOK_RATING, CREDIT_HEALTH, IRIS, MASK_CLASSIFIER
+from tests.support.server import Server, launch, separate_server, stop
 
 BENTOML_HOME = Path(tempfile.mkdtemp(prefix="model-bundle-tests-"))
 os.environ["BENTOML_HOME"] = str(BENTOML_HOME)
@@ -36,7 +36,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def default_models() -> dict[str, str]:
     """Store name -> tag of the default models, trained once into the temporary store."""
-    from scripts.train_defaults import DEFAULTS, stored_tag, train_missing
+    from scripts.train.defaults import DEFAULTS, stored_tag, train_missing
 
     train_missing()
     return {name: str(stored_tag(name)) for name in DEFAULTS}

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from models.artifact import STATE_DICT_FILE, Artifact, save_artifact
-from models.credit import CREDIT
-from models.iris import IRIS
-from models.tabular import MinMaxScaler, build_network, load_classifier, tabular_metadata
+from models.tabular.contract import CREDIT, IRIS
+from models.tabular.network import MinMaxScaler, build_network, load_classifier, tabular_metadata
 
 TASK = dataclasses.replace(CREDIT, name="artifact_test")
 

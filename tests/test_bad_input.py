@@ -9,9 +9,9 @@ import bentoml
 import httpx
 import pytest
 
-from guards import MAX_REQUEST_BYTES
-from scripts.samples import HEALTHY, SETOSA
-from scripts.serving import Server
+from model_bundle.http.guards import MAX_REQUEST_BYTES
+from scripts.sample_data.requests import HEALTHY, SETOSA
+from tests.support.server import Server
 
 
 def body(base: dict, **changes: object) -> str:

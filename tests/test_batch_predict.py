@@ -9,19 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model_bundle.batch import files
+from model_bundle.batch.cli import main
+from model_bundle.batch.local import LocalEngine
+from model_bundle.batch.resume import Manifest, fingerprint
+from model_bundle.batch.run import parts_directory, run
+from model_bundle.batch.tasks import task_for
 from models.artifact import Artifact
-from models.book_rating import BookRatingModel
-from scripts import mask_sample
-from scripts.batch import files
-from scripts.batch.local import LocalEngine
-from scripts.batch.resume import Manifest, fingerprint
-from scripts.batch.run import parts_directory, run
-from scripts.batch.tasks import task_for
-from scripts.batch_predict import main
-from scripts.datasets import credit_sample, iris
-from scripts.samples import HEALTHY, UNHEALTHY
-from scripts.serving import Server
-from tests.commands import run_script
+from models.books.model import BookRatingModel
+from scripts.sample_data import mask as mask_sample
+from scripts.sample_data.requests import HEALTHY, UNHEALTHY
+from scripts.train.datasets import credit_sample, iris
+from tests.support.commands import run_module
+from tests.support.server import Server
 
 PROBABILITIES = ["probability_healthy", "probability_unhealthy"]
 
@@ -196,13 +196,15 @@ def test_resume_refuses_parts_of_another_run(tmp_path: Path) -> None:
 def test_command_line_exit_statuses(tmp_path: Path, default_models: dict[str, str]) -> None:
     no_column = tmp_path / "no_column.csv"
     no_column.write_text("debt_ratio\n0.2\n")
-    result = run_script("batch_predict", "credit_health", str(no_column), str(tmp_path / "o.csv"))
+    result = run_module(
+        "model_bundle.batch", "credit_health", str(no_column), str(tmp_path / "o.csv")
+    )
     assert result.returncode == 2
     assert "no column current_ratio" in result.stderr
-    result = run_script("batch_predict", "iris", str(no_column), str(tmp_path / "o.txt"))
+    result = run_module("model_bundle.batch", "iris", str(no_column), str(tmp_path / "o.txt"))
     assert (result.returncode, "not a .csv or .parquet" in result.stderr) == (2, True)
     source = credit_file(tmp_path, rows=20)
-    result = run_script("batch_predict", "credit_health", str(source), str(tmp_path / "o.csv"))
+    result = run_module("model_bundle.batch", "credit_health", str(source), str(tmp_path / "o.csv"))
     assert result.returncode == 0, result.stderr
     assert "22 rows in 1 chunks" in result.stderr
     assert "rows/s" in result.stderr
@@ -230,8 +232,8 @@ def test_cronjob_runs_valid_batch_commands() -> None:
 
     import yaml
 
-    from scripts.batch_predict import parser
-    from scripts.serving import ROOT
+    from model_bundle.batch.cli import parser
+    from tests.support.server import ROOT
 
     [job] = yaml.safe_load_all((ROOT / "deploy" / "batch-cronjob.yaml").read_text())
     assert job["kind"] == "CronJob"
@@ -240,7 +242,7 @@ def test_cronjob_runs_valid_batch_commands() -> None:
     assert len(commands) == 2
     for command in commands:
         words = shlex.split(command)
-        assert words[:3] == ["python", "-m", "scripts.batch_predict"]
+        assert words[:3] == ["python", "-m", "model_bundle.batch.cli"]
         args = parser().parse_args(words[3:])
         assert (args.model, args.resume, args.url) == ("book_rating", True, "http://model-bundle")
 
@@ -249,8 +251,8 @@ def test_column_checks_agree_with_the_api_schema_row_by_row() -> None:
     """Every verdict of the column-wise check equals pydantic's on the same JSON body."""
     from pydantic import ValidationError
 
-    from schemas import BookPair, CreditFeatures
-    from scripts.batch.rules import cell, check
+    from model_bundle.batch.rules import cell, check
+    from model_bundle.schemas import BookPair, CreditFeatures
 
     numbers = [0, 100, 100.0001, -0.0001, 1e6, -1e6, 1e6 + 1, np.nan, np.inf, "1.5", "x", True]
     credit = pd.DataFrame({name: numbers for name in CreditFeatures.model_fields})

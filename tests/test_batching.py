@@ -14,10 +14,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from runners.batching import batching_enabled
-from scripts.bench import batch_counts
-from scripts.samples import HEALTHY
-from scripts.serving import Server
+from model_bundle.runner_client import batching_enabled
+from scripts.benchmarks.bench import batch_counts
+from scripts.sample_data.requests import HEALTHY
+from tests.support.server import Server
 
 CLIENTS = 64
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from scripts import bench, bench_mask, bench_recommend
+from scripts.benchmarks import bench
+from scripts.benchmarks import mask as bench_mask
+from scripts.benchmarks import recommend as bench_recommend
 
 
 def test_recommend_benchmark_runs_and_reports_both_paths() -> None:

@@ -3,7 +3,7 @@ container entrypoint, as its image would."""
 
 from __future__ import annotations
 
-from scripts import verify_bento
+from scripts.bento import verify as verify_bento
 
 
 def test_exported_bento_serves_every_endpoint_and_the_web_page_from_a_fresh_environment(

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from models.artifact import Artifact
-from models.book_rating import BookRatingModel
-from scripts.serving import Server
+from models.books.model import BookRatingModel
+from tests.support.server import Server
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import torch
 from torchfm.model.ffm import FieldAwareFactorizationMachineModel
 
 from models.artifact import Artifact
-from models.book_rating import BookRatingModel
-from models.books import FIELDS, BookCatalogue, BookFeaturizer
-from models.ffm import FieldAwareFactorizationMachine
-from scripts import book_sample
-from scripts.book_data import load_book_crossing, load_boostcamp
-from scripts.import_books import import_checkpoint
-from tests.commands import run_script
+from models.books.featurizer import FIELDS, BookCatalogue, BookFeaturizer
+from models.books.model import BookRatingModel
+from models.books.network import FieldAwareFactorizationMachine
+from scripts.imports.books import import_checkpoint
+from scripts.sample_data import books as book_sample
+from scripts.train.book_data import load_book_crossing, load_boostcamp
+from tests.support.commands import run_module
 
 NAME = "book_import_test"  # keeps the served book_rating:latest untouched
 
@@ -207,8 +207,14 @@ def test_checkpoint_of_other_data_is_refused_with_shapes(sample_dir: Path, tmp_p
 def test_import_command_exits_2_on_a_bad_checkpoint(sample_dir: Path, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_text("nope")
-    result = run_script(
-        "import_books", "--checkpoint", str(junk), "--data-dir", str(sample_dir), "--name", NAME
+    result = run_module(
+        "scripts.imports.books",
+        "--checkpoint",
+        str(junk),
+        "--data-dir",
+        str(sample_dir),
+        "--name",
+        NAME,
     )
     assert result.returncode == 2
     assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr

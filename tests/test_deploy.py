@@ -11,10 +11,10 @@ import pytest
 import yaml
 from opentelemetry.util.http import ExcludeList
 
-from access import API_KEYS_VARIABLE, CORS_ORIGINS_VARIABLE
+from model_bundle.http.access import API_KEYS_VARIABLE, CORS_ORIGINS_VARIABLE
 from runners.config import tracing
-from scripts.samples import SETOSA
-from scripts.serving import ROOT, SERVE_OPTIONS, Server
+from scripts.sample_data.requests import SETOSA
+from tests.support.server import ROOT, SERVE_OPTIONS, Server
 
 MANIFESTS = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
 

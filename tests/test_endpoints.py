@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from models.artifact import Artifact
-from models.credit import CREDIT
-from models.iris import IRIS
-from models.tabular import load_classifier
-from scripts.samples import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
-from scripts.serving import Server
+from models.tabular.contract import CREDIT, IRIS
+from models.tabular.network import load_classifier
+from scripts.sample_data.requests import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
+from tests.support.server import Server
 
 
 @pytest.fixture(scope="module")

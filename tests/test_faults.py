@@ -10,11 +10,16 @@ from collections.abc import Callable
 
 import httpx
 
-from scripts.fault_test import RECOVERY_LIMIT_S, STOP_LIMIT_S, kill_under_load, terminate_under_load
-from scripts.reliability import server_processes
-from scripts.samples import SETOSA
-from scripts.serving import Server
-from scripts.traffic import OK, WRONG, mix
+from scripts.benchmarks.fault_test import (
+    RECOVERY_LIMIT_S,
+    STOP_LIMIT_S,
+    kill_under_load,
+    terminate_under_load,
+)
+from scripts.benchmarks.reliability import server_processes
+from scripts.benchmarks.traffic import OK, WRONG, mix
+from scripts.sample_data.requests import SETOSA
+from tests.support.server import Server
 
 CLIENTS = 8
 

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from scripts.serving import Server
 from service import ModelBundle
+from tests.support.server import Server
 
 FUZZ_SEED = 20261130
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 100))

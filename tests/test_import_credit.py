@@ -12,10 +12,10 @@ from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
 from torch import nn
 
 from models.artifact import Artifact
-from models.credit import CREDIT
-from models.tabular import build_network, load_classifier
-from scripts.import_credit import import_model
-from tests.commands import run_script
+from models.tabular.contract import CREDIT
+from models.tabular.network import build_network, load_classifier
+from scripts.imports.credit import import_model
+from tests.support.commands import run_module
 
 NAME = "credit_import_test"  # keeps the served credit_health:latest untouched
 
@@ -133,8 +133,14 @@ def test_command_line_reports_a_bad_file_and_exits_2(
 ) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a model")
-    result = run_script(
-        "import_credit", "--model", str(junk), "--scaler", str(users_scaler[1]), "--name", NAME
+    result = run_module(
+        "scripts.imports.credit",
+        "--model",
+        str(junk),
+        "--scaler",
+        str(users_scaler[1]),
+        "--name",
+        NAME,
     )
     assert result.returncode == 2
     assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr

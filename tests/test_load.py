@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import httpx
 
-from scripts.bench import batch_counts
-from scripts.reliability import RUNNERS
-from scripts.serving import Server
-from scripts.traffic import OK, drive, mix
+from scripts.benchmarks.bench import batch_counts
+from scripts.benchmarks.reliability import RUNNERS
+from scripts.benchmarks.traffic import OK, drive, mix
+from tests.support.server import Server
 
 CLIENTS = 64
 REQUESTS = 64 * 40

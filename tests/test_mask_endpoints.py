@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.faces import class_parts
-from scripts.serving import Server
-from tests.images import decompression_bomb, encode, face, truncated_jpeg
+from models.mask.contract import class_parts
+from tests.support.images import decompression_bomb, encode, face, truncated_jpeg
+from tests.support.server import Server
 from tests.test_mask_model import served_probabilities
 
 

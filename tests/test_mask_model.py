@@ -11,12 +11,12 @@ from PIL import Image
 from torch import nn
 
 from models.artifact import Artifact
-from models.faces import Preprocessing, resize
-from models.images import InvalidImageError, load_rgb
-from models.mask import MaskBaseModel, load_network, normalise, preprocess
-from scripts.import_mask import import_checkpoint
-from tests.commands import run_script
-from tests.images import decompression_bomb, encode, face, truncated_jpeg
+from models.mask.contract import Preprocessing, resize
+from models.mask.images import InvalidImageError, load_rgb
+from models.mask.network import MaskBaseModel, load_network, normalise, preprocess
+from scripts.imports.mask import import_checkpoint
+from tests.support.commands import run_module
+from tests.support.images import decompression_bomb, encode, face, truncated_jpeg
 
 NAME = "mask_import_test"  # keeps the served mask_classifier:latest untouched
 BASELINE = Preprocessing()  # 128 x 96 and the baseline's mean/std
@@ -122,7 +122,7 @@ def test_wrong_output_shape_is_refused(tmp_path: Path) -> None:
 def test_import_command_reports_a_foreign_state_dict(tmp_path: Path) -> None:
     path = tmp_path / "other.pth"
     torch.save(OtherNet().state_dict(), path)
-    result = run_script("import_mask", "--checkpoint", str(path), "--name", NAME)
+    result = run_module("scripts.imports.mask", "--checkpoint", str(path), "--name", NAME)
     assert result.returncode == 2
     assert "is not a state_dict of the baseline's BaseModel" in result.stderr
 

@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 
-from models.credit import CREDIT
+from models.tabular.contract import CREDIT
 from runners.config import configured_tag
-from scripts.datasets import credit_sample
-from scripts.serving import ROOT
-from scripts.tabular_training import TrainingConfig, train_tabular
+from scripts.train.datasets import credit_sample
+from scripts.train.tabular import TrainingConfig, train_tabular
+from tests.support.server import ROOT
 
 RUNNER_DESCRIBE = """
 import json

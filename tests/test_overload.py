@@ -17,11 +17,11 @@ import httpx
 import pytest
 from bentoml.exceptions import ServiceUnavailable
 
-from guards import ConciseClientErrors
-from overload import LoadShedding
-from scripts.samples import HEALTHY
-from scripts.serving import Server
+from model_bundle.http.guards import ConciseClientErrors
+from model_bundle.http.overload import LoadShedding
+from scripts.sample_data.requests import HEALTHY
 from tests.conftest import GUARDED_ENV
+from tests.support.server import Server
 
 KEY = GUARDED_ENV["MODEL_BUNDLE_API_KEYS"].split(",")[0].strip()
 CAPACITY = int(GUARDED_ENV["MAX_CONCURRENT_REQUESTS"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psutil
 
-from scripts.reliability import FRONT, RUNNERS, server_processes
-from scripts.serving import Server
+from scripts.benchmarks.reliability import FRONT, RUNNERS, server_processes
+from tests.support.server import Server
 
 
 def loads_torch(process: psutil.Process) -> bool:

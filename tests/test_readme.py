@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.serving import ROOT, Server
-from tests.images import encode, face
+from tests.support.images import encode, face
+from tests.support.server import ROOT, Server
 
 README = (ROOT / "README.md").read_text()
 README_URL = "http://localhost:3000"

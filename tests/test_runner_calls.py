@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
-from runners.calls import call_runner
+from model_bundle.runner_client import call_runner
 
 
 class Flaky:

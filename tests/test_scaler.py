@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
 
-from models.tabular import MinMaxScaler
+from models.tabular.network import MinMaxScaler
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from models.artifact import STATE_DICT_FILE, Artifact
-from scripts.samples import HEALTHY
-from scripts.serving import ROOT, Server
+from scripts.sample_data.requests import HEALTHY
 from tests.conftest import GUARDED_ENV
+from tests.support.server import ROOT, Server
 
 FIRST_KEY, SECOND_KEY = (key.strip() for key in GUARDED_ENV["MODEL_BUNDLE_API_KEYS"].split(","))
 WRONG_KEY = "wrong-key-77d0"
@@ -195,9 +195,8 @@ def test_a_malicious_state_dict_is_refused_not_run(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-SERVED_CODE = [ROOT / name for name in ("service.py", "guards.py", "access.py", "overload.py")]
-SERVED_CODE += [ROOT / "openapi_doc.py", ROOT / "answers.py"]
-SERVED_CODE += [*ROOT.glob("runners/*.py"), *ROOT.glob("models/*.py")]
+SERVED_CODE = [ROOT / "service.py", *ROOT.glob("runners/*.py"), *ROOT.glob("models/**/*.py")]
+SERVED_CODE += [*ROOT.glob("model_bundle/**/*.py")]
 UNPICKLERS = {"pickle", "joblib", "dill", "cloudpickle", "shelve", "marshal"}
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from models.artifact import Artifact, data_hash
-from models.credit import CREDIT
-from scripts.datasets import credit_sample, iris
-from scripts.tabular_training import TrainingConfig, train_tabular
+from models.tabular.contract import CREDIT
+from scripts.train.datasets import credit_sample, iris
+from scripts.train.tabular import TrainingConfig, train_tabular
 
 
 def test_credit_sample_is_deterministic_by_seed() -> None:

@@ -20,10 +20,10 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
-from scripts.mask_sample import jpeg
-from scripts.samples import SETOSA, UNHEALTHY, VIRGINICA
-from scripts.serving import ROOT, Server
+from scripts.sample_data.mask import jpeg
+from scripts.sample_data.requests import SETOSA, UNHEALTHY, VIRGINICA
 from tests.conftest import GUARDED_ENV
+from tests.support.server import ROOT, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = (

@@ -1,0 +1,67 @@
+"""Import a user's mask / gender / age classifier as ``mask_classifier``.
+
+    python -m scripts.imports.mask --checkpoint best.pth \
+        [--height 128] [--width 96] [--mean 0.548 0.504 0.479] [--std 0.237 0.247 0.246]
+
+CHECKPOINT is (a) the baseline's ``best.pth``/``last.pth``: a state_dict of its BaseModel,
+or (b) any architecture as a TorchScript file or a ``torch.export`` program taking float32
+[N, 3, H, W] and returning [N, 18] logits (export it with a dynamic batch dimension). Give
+its input size and normalisation; the defaults are the baseline's. The import runs the model
+once on a probe batch and refuses a wrong output shape with a clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import torch
+
+from model_bundle.catalogue import MASK_CLASSIFIER
+from models.mask.contract import NUM_CLASSES, Preprocessing
+from models.mask.network import MaskBaseModel, mask_metadata
+from scripts.imports.checkpoints import check_logits, read_checkpoint, save_imported
+
+
+def import_checkpoint(path: Path, prep: Preprocessing, name: str = MASK_CLASSIFIER) -> str:
+    checkpoint = read_checkpoint(path)
+    if checkpoint.kind == "state_dict":
+        network: torch.nn.Module = MaskBaseModel()
+        try:
+            network.load_state_dict(checkpoint.state_dict or {})
+        except RuntimeError as error:
+            raise ValueError(
+                f"{path} is not a state_dict of the baseline's BaseModel: {error}"
+            ) from None
+        network.eval()
+    else:
+        network = checkpoint.module()
+    check_logits(network, torch.zeros(2, 3, prep.height, prep.width), NUM_CLASSES)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    metadata = mask_metadata(
+        prep, metrics={}, data_hash=None, source=f"imported {path.name} (sha256:{digest})"
+    )
+    return save_imported(name, metadata, checkpoint, network)
+
+
+def main() -> None:
+    defaults = Preprocessing()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--height", type=int, default=defaults.height)
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--mean", type=float, nargs=3, default=defaults.mean)
+    parser.add_argument("--std", type=float, nargs=3, default=defaults.std)
+    parser.add_argument("--name", default=MASK_CLASSIFIER)
+    args = parser.parse_args()
+    prep = Preprocessing(args.height, args.width, tuple(args.mean), tuple(args.std))
+    try:
+        tag = import_checkpoint(args.checkpoint, prep, args.name)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"import_mask: {error}\n")
+    print(f"imported {tag}; serve it with MASK_CLASSIFIER_MODEL={tag} (or as {args.name}:latest)")
+
+
+if __name__ == "__main__":
+    main()
