@@ -1,4 +1,9 @@
-"""model_bundle: the one service users call, composing one runner service per model."""
+"""model_bundle: the one service users call, composing one runner service per model.
+
+This file is the API's table of contents: the runners it depends on, its endpoints, and the
+order of the middlewares around them. The work is done in ``model_bundle/`` (schemas,
+answers, uploads, the HTTP layers) and in the runners.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,17 @@ from typing import Annotated, Any
 
 import aiohttp
 import bentoml
-import numpy as np
-from pydantic import Field, ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field
 from starlette.middleware.cors import CORSMiddleware
 
 from model_bundle.answers import feature_matrix, labelled, mask_prediction
-from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER
+from model_bundle.catalogue import CATALOGUE
 from model_bundle.http.access import ApiKeyAuth, cors_options
-from model_bundle.http.guards import (
-    MAX_IMAGE_PIXELS,
-    BodySizeLimit,
-    ConciseClientErrors,
-    UploadGuard,
-)
+from model_bundle.http.guards import BodySizeLimit, ConciseClientErrors, UploadGuard
 from model_bundle.http.openapi import CorrectedOpenApi
 from model_bundle.http.overload import LoadShedding
 from model_bundle.http.web_page import WebPage
-from model_bundle.runner_client import BatchingGate, batching_enabled, call_runner
+from model_bundle.runner_client import BatchingGate, call_runner
 from model_bundle.schemas import (
     MAX_IMAGES,
     BookPair,
@@ -45,38 +43,23 @@ from model_bundle.schemas import (
     Recommendations,
     ServedModels,
 )
-from models.mask.contract import Preprocessing, resize
-from models.mask.images import InvalidImageError, load_rgb
-from models.tabular.contract import CREDIT, IRIS, TabularTask
+from model_bundle.settings import settings
+from model_bundle.uploads import resized_uploads
+from models.mask.contract import Preprocessing
+from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
 from runners.books import BooksRunner
-from runners.config import tracing
 from runners.credit import CreditRunner
 from runners.iris import IrisRunner
 from runners.mask import MaskRunner
 
 
-def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
-    """A 400 shaped like every other validation error: the field, the problem."""
-    error = PydanticCustomError("invalid_image", "{reason}", {"reason": reason})
-    return ValidationError.from_exception_data(
-        "image upload", [InitErrorDetails(type=error, loc=loc, input="<upload>")]
-    )
-
-
-def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) -> np.ndarray:
-    """Decode and resize uploaded files: uint8 [N, H, W, 3], or a 400 naming the bad one."""
-    images = []
-    for index, upload in enumerate(uploads):
-        try:
-            images.append(resize(load_rgb(upload.read_bytes(), MAX_IMAGE_PIXELS), prep))
-        except InvalidImageError as error:
-            loc = (field,) if field == "image" else (field, index)
-            raise invalid_upload(loc, str(error)) from None
-    return np.stack(images)
-
-
 @bentoml.asgi_app(WebPage(), path="/ui", name="web_page")
-@bentoml.service(name="model_bundle", workers=1, traffic={"timeout": 30}, tracing=tracing())
+@bentoml.service(
+    name="model_bundle",
+    workers=1,
+    traffic={"timeout": settings.request_timeout_s},
+    tracing=settings.tracing_config(),
+)
 class ModelBundle:
     credit = bentoml.depends(CreditRunner)
     iris = bentoml.depends(IrisRunner)
@@ -84,9 +67,13 @@ class ModelBundle:
     mask = bentoml.depends(MaskRunner)
 
     def __init__(self) -> None:
-        self._described: dict[str, dict[str, Any]] = {}
-        self._batching = BatchingGate(enabled=batching_enabled())
+        self._described: dict[int, dict[str, Any]] = {}  # by runner client (one each)
+        self._batching = BatchingGate(enabled=settings.batching)
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
+
+    def _runners(self) -> list[Any]:
+        """The runners this service depends on (BentoML's list), in catalogue order."""
+        return [getattr(self, attribute) for attribute in RUNNERS]
 
     async def __is_ready__(self) -> bool:
         """Ready when every runner answers its readiness probe. BentoML asks them too, after
@@ -99,29 +86,28 @@ class ModelBundle:
             except (aiohttp.ClientError, OSError):
                 return False
 
-        runners = (self.credit, self.iris, self.books, self.mask)
-        return all(await asyncio.gather(*(ready(runner) for runner in runners)))
+        return all(await asyncio.gather(*(ready(runner) for runner in self._runners())))
 
     async def _predict(
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
     ) -> list[dict[str, Any]]:
         probabilities, tag = await asyncio.gather(
             self._batching.call(runner, "predict_proba", feature_matrix(rows, task)),
-            self._tag(runner, task.name),
+            self._tag(runner),
         )
         return labelled(probabilities, task, tag)
 
-    async def _describe(self, runner: Any, name: str) -> dict[str, Any]:
+    async def _describe(self, runner: Any) -> dict[str, Any]:
         """What a runner serves, asked once: a runner's model is fixed for its lifetime."""
-        if name not in self._described:
-            self._described[name] = await call_runner(runner.to_async.describe)
-        return self._described[name]
+        if id(runner) not in self._described:
+            self._described[id(runner)] = await call_runner(runner.to_async.describe)
+        return self._described[id(runner)]
 
-    async def _tag(self, runner: Any, name: str) -> str:
-        return (await self._describe(runner, name))["tag"]
+    async def _tag(self, runner: Any) -> str:
+        return (await self._describe(runner))["tag"]
 
     async def _classify(self, uploads: Sequence[Path], field: str) -> list[MaskPrediction]:
-        served = await self._describe(self.mask, MASK_CLASSIFIER)
+        served = await self._describe(self.mask)
         prep = Preprocessing.from_metadata(served["preprocessing"])
         images = await asyncio.to_thread(resized_uploads, uploads, prep, field)
         probabilities = await self._batching.call(self.mask, "classify", images)
@@ -129,28 +115,29 @@ class ModelBundle:
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         ratings, tag = await asyncio.gather(
-            self._batching.call(self.books, "rate", pairs), self._tag(self.books, BOOK_RATING)
+            self._batching.call(self.books, "rate", pairs), self._tag(self.books)
         )
         return [BookRating(**rating, model=tag) for rating in ratings]
 
     @bentoml.api(input_spec=CreditFeatures)
     async def predict_credit(self, **features: float) -> CreditPrediction:
         """Is a company healthy (0) or unhealthy (1), from five financial ratios."""
-        [prediction] = await self._predict(self.credit, CREDIT, [features])
+        [prediction] = await self._predict(self.credit, CREDIT_TASK, [features])
         return CreditPrediction(**prediction)
 
     @bentoml.api(input_spec=CreditBatch)
     async def predict_credit_batch(self, items: list[CreditFeatures]) -> CreditBatchPrediction:
-        """``predict_credit`` for 1 to 1000 companies at once, answers in request order."""
+        """``predict_credit`` for 1 to 1000 (MAX_BATCH_ITEMS) companies at once, answers in
+        request order."""
         predictions = await self._predict(
-            self.credit, CREDIT, [item.model_dump() for item in items]
+            self.credit, CREDIT_TASK, [item.model_dump() for item in items]
         )
         return CreditBatchPrediction(predictions=[CreditPrediction(**p) for p in predictions])
 
     @bentoml.api(input_spec=IrisMeasurements)
     async def classify_iris(self, **measurements: float) -> IrisPrediction:
         """Iris species from sepal and petal length and width in cm."""
-        [prediction] = await self._predict(self.iris, IRIS, [measurements])
+        [prediction] = await self._predict(self.iris, IRIS_TASK, [measurements])
         return IrisPrediction(species=prediction.pop("label"), **prediction)
 
     @bentoml.api(input_spec=BookPair)
@@ -169,7 +156,7 @@ class ModelBundle:
         """The user's top-k books they have not rated; popular books for an unknown user."""
         answer, tag = await asyncio.gather(
             call_runner(self.books.to_async.recommend, user_id=user_id, k=k),
-            self._tag(self.books, BOOK_RATING),
+            self._tag(self.books),
         )
         return Recommendations(**answer, model=tag)
 
@@ -191,12 +178,17 @@ class ModelBundle:
     async def models(self) -> ServedModels:
         """Every served model: store tag, creation time, training metrics, training data hash."""
         described = await asyncio.gather(
-            *(
-                call_runner(runner.to_async.describe)
-                for runner in (self.credit, self.iris, self.books, self.mask)
-            )
+            *(call_runner(runner.to_async.describe) for runner in self._runners())
         )
         return ServedModels(models=described)
+
+
+def served_by(attribute: str) -> int:
+    """Where the model a dependency serves stands in the catalogue."""
+    return CATALOGUE.index(ModelBundle.dependencies[attribute].on.inner.entry)
+
+
+RUNNERS = sorted(ModelBundle.dependencies, key=served_by)
 
 
 # Outermost first: CORS (answers browsers' preflight without a key), API keys, load

@@ -30,7 +30,6 @@ none waits. ``MODEL_BUNDLE_BATCHING=off`` sends every call to the unbatched twin
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -69,14 +68,6 @@ async def busy_as_unavailable(method: Callable[..., Awaitable[T]], *args: Any, *
         if error.error_code in RUNNER_BUSY:
             raise ServiceUnavailable(f"a model runner is over capacity: {error}") from error
         raise
-
-
-def batching_enabled() -> bool:
-    """``MODEL_BUNDLE_BATCHING``: ``on`` (the default) or ``off``."""
-    value = os.environ.get("MODEL_BUNDLE_BATCHING", "on").strip().lower()
-    if value not in ("on", "off"):
-        raise ValueError(f"MODEL_BUNDLE_BATCHING must be 'on' or 'off', not {value!r}")
-    return value == "on"
 
 
 class BatchingGate:

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_bundle.catalogue import CREDIT_HEALTH, IRIS
+
 MAX_BATCH_ITEMS = 1000
 
 
@@ -43,6 +45,14 @@ class IrisMeasurements(Request):
     sepal_width: Annotated[float, measurement("Sepal width in cm.", 0, 100)]
     petal_length: Annotated[float, measurement("Petal length in cm.", 0, 100)]
     petal_width: Annotated[float, measurement("Petal width in cm.", 0, 100)]
+
+
+# The request body of one row of each tabular model (batch prediction validates its files'
+# rows with the same rules).
+TABULAR_REQUESTS: dict[str, type[Request]] = {
+    CREDIT_HEALTH.name: CreditFeatures,
+    IRIS.name: IrisMeasurements,
+}
 
 
 class Prediction(BaseModel):

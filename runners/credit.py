@@ -1,17 +1,10 @@
 """Runner for the company credit-health classifier."""
 
-import bentoml
-
-from models.tabular.contract import CREDIT
-from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
-from runners.drain import DrainBeforeStop
+from model_bundle.catalogue import CREDIT_HEALTH
+from runners.base import runner
 from runners.tabular import TabularRunner
 
 
-@bentoml.service(**RUNNER_SERVICE_CONFIG)
+@runner(CREDIT_HEALTH)
 class CreditRunner(TabularRunner):
-    task = CREDIT
-    model = bentoml.models.BentoModel(configured_tag(CREDIT.name))
-
-
-CreditRunner.add_asgi_middleware(DrainBeforeStop)
+    pass

@@ -1,17 +1,10 @@
 """Runner for the iris species classifier."""
 
-import bentoml
-
-from models.tabular.contract import IRIS
-from runners.config import RUNNER_SERVICE_CONFIG, configured_tag
-from runners.drain import DrainBeforeStop
+from model_bundle.catalogue import IRIS
+from runners.base import runner
 from runners.tabular import TabularRunner
 
 
-@bentoml.service(**RUNNER_SERVICE_CONFIG)
+@runner(IRIS)
 class IrisRunner(TabularRunner):
-    task = IRIS
-    model = bentoml.models.BentoModel(configured_tag(IRIS.name))
-
-
-IrisRunner.add_asgi_middleware(DrainBeforeStop)
+    pass

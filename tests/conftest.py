@@ -17,16 +17,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model_bundle.catalogue import BOOK_RATING, CREDIT_HEALTH, IRIS, MASK_CLASSIFIER
 from tests.support.server import Server, launch, separate_server, stop
 
 BENTOML_HOME = Path(tempfile.mkdtemp(prefix="model-bundle-tests-"))
 os.environ["BENTOML_HOME"] = str(BENTOML_HOME)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-for name in (CREDIT_HEALTH, IRIS, BOOK_RATING, MASK_CLASSIFIER):  # serve what tests trained
-    os.environ.pop(f"{name.upper()}_MODEL", None)
+for variable in [name for name in os.environ if name.startswith("MODEL_BUNDLE_")]:
+    os.environ.pop(variable)  # the tests' servers run with the defaults unless a test says
 
 READY_TIMEOUT_S = 120
+# Fixtures that start `bentoml serve`: a test using one (directly or through another fixture)
+# is end to end, and is marked so without having to say it.
+SERVER_FIXTURES = frozenset({"server", "http", "own_server", "guarded_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -70,7 +78,7 @@ def own_server(default_models: dict[str, str], tmp_path: Path) -> Iterator[Calla
 GUARDED_ENV = {
     "MODEL_BUNDLE_API_KEYS": "first-key-3f9a, second-key-81c2",
     "MODEL_BUNDLE_CORS_ORIGINS": "https://app.example.com",
-    "MAX_CONCURRENT_REQUESTS": "8",
+    "MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS": "8",
 }
 
 
@@ -78,7 +86,7 @@ GUARDED_ENV = {
 def guarded_server(
     default_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """A server with API keys, CORS and a small MAX_CONCURRENT_REQUESTS (GUARDED_ENV)."""
+    """A server with API keys, CORS and a small capacity (GUARDED_ENV)."""
     directory = tmp_path_factory.mktemp("guarded")
     with separate_server(directory, BENTOML_HOME / "models", GUARDED_ENV) as running:
         yield running

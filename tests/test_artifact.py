@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from models.artifact import STATE_DICT_FILE, Artifact, save_artifact
-from models.tabular.contract import CREDIT, IRIS
+from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import MinMaxScaler, build_network, load_classifier, tabular_metadata
 
-TASK = dataclasses.replace(CREDIT, name="artifact_test")
+TASK = dataclasses.replace(CREDIT_TASK, name="artifact_test")
 
 
 def saved_model(seed: int = 0) -> tuple[str, torch.nn.Module, MinMaxScaler]:
@@ -66,7 +66,7 @@ def test_another_format_version_is_refused() -> None:
 def test_a_model_of_another_task_is_refused() -> None:
     tag, _, _ = saved_model()
     with pytest.raises(ValueError, match="is not a model for iris"):
-        load_classifier(Artifact.load(tag), IRIS)
+        load_classifier(Artifact.load(tag), IRIS_TASK)
 
 
 def test_exactly_one_kind_of_weights() -> None:

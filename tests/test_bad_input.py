@@ -9,7 +9,7 @@ import bentoml
 import httpx
 import pytest
 
-from model_bundle.http.guards import MAX_REQUEST_BYTES
+from model_bundle.settings import settings
 from scripts.sample_data.requests import HEALTHY, SETOSA
 from tests.support.server import Server
 
@@ -160,7 +160,7 @@ def test_no_bad_input_reached_a_500(http: httpx.Client, server: Server) -> None:
 
 @pytest.mark.parametrize("route", ["/predict_credit", "/rate_books"])
 def test_an_oversized_json_body_is_a_413(http: httpx.Client, route: str) -> None:
-    too_big = b'{"items": [' + b" " * MAX_REQUEST_BYTES + b"]}"
+    too_big = b'{"items": [' + b" " * settings.max_request_bytes + b"]}"
     declared = http.post(route, content=too_big, headers={"content-type": "application/json"})
     streamed = http.post(  # no Content-Length: counted while read
         route,
@@ -169,7 +169,7 @@ def test_an_oversized_json_body_is_a_413(http: httpx.Client, route: str) -> None
     )
     for response in (declared, streamed):
         assert response.status_code == 413, response.text
-        assert "MAX_REQUEST_BYTES" in response.json()["error"]
+        assert "MODEL_BUNDLE_MAX_REQUEST_BYTES" in response.json()["error"]
 
 
 def log_count(server: Server, *texts: str) -> int:

@@ -133,7 +133,9 @@ def test_mask_folder_in_process_equals_served_and_bad_images_are_reported(
     assert "cannot read" in read(tmp_path / "c.errors.csv")["reason"].iloc[0]
 
 
-def test_bad_rows_go_to_the_errors_file_and_good_rows_are_predicted(tmp_path: Path) -> None:
+def test_bad_rows_go_to_the_errors_file_and_good_rows_are_predicted(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
     source = tmp_path / "mixed.csv"
     source.write_text(
         "debt_ratio,current_ratio,operating_margin,return_on_assets,interest_coverage\n"
@@ -156,7 +158,9 @@ def test_bad_rows_go_to_the_errors_file_and_good_rows_are_predicted(tmp_path: Pa
     assert reasons[3] == "current_ratio: Input should be greater than or equal to 0"
 
 
-def test_chunks_finished_before_an_interruption_are_not_redone(tmp_path: Path) -> None:
+def test_chunks_finished_before_an_interruption_are_not_redone(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
     source = credit_file(tmp_path, rows=998)  # 1,000 rows: 10 chunks of 100
     whole = tmp_path / "whole.parquet"
     assert main(["credit_health", str(source), str(whole), "--chunk-rows", "100", "--quiet"]) == 0
@@ -242,7 +246,7 @@ def test_cronjob_runs_valid_batch_commands() -> None:
     assert len(commands) == 2
     for command in commands:
         words = shlex.split(command)
-        assert words[:3] == ["python", "-m", "model_bundle.batch.cli"]
+        assert words[:3] == ["python", "-m", "model_bundle.batch"]
         args = parser().parse_args(words[3:])
         assert (args.model, args.resume, args.url) == ("book_rating", True, "http://model-bundle")
 

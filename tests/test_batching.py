@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from model_bundle.runner_client import batching_enabled
+from model_bundle.settings import SettingsError, from_environ
 from scripts.benchmarks.bench import batch_counts
 from scripts.sample_data.requests import HEALTHY
 from tests.support.server import Server
@@ -65,9 +65,6 @@ def test_batching_off_sends_every_call_past_the_batcher(
 
 
 @pytest.mark.parametrize("value", ["yes", "0", "batch"])
-def test_an_unknown_batching_setting_is_refused(
-    monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv("MODEL_BUNDLE_BATCHING", value)
-    with pytest.raises(ValueError, match="MODEL_BUNDLE_BATCHING must be 'on' or 'off'"):
-        batching_enabled()
+def test_an_unknown_batching_setting_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="MODEL_BUNDLE_BATCHING: must be 'on' or 'off'"):
+        from_environ({"MODEL_BUNDLE_BATCHING": value})

@@ -3,9 +3,12 @@ container entrypoint, as its image would."""
 
 from __future__ import annotations
 
+import pytest
+
 from scripts.bento import verify as verify_bento
 
 
+@pytest.mark.e2e  # serves the Bento through its own entrypoint
 def test_exported_bento_serves_every_endpoint_and_the_web_page_from_a_fresh_environment(
     default_models: dict[str, str],
 ) -> None:

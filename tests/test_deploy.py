@@ -7,12 +7,10 @@ from collections.abc import Callable
 
 import httpx
 import psutil
-import pytest
 import yaml
 from opentelemetry.util.http import ExcludeList
 
-from model_bundle.http.access import API_KEYS_VARIABLE, CORS_ORIGINS_VARIABLE
-from runners.config import tracing
+from model_bundle.settings import SETTINGS, from_environ
 from scripts.sample_data.requests import SETOSA
 from tests.support.server import ROOT, SERVE_OPTIONS, Server
 
@@ -44,9 +42,9 @@ def test_container_serves_with_the_options_we_test_with() -> None:
     assert tuple(container()["args"]) == SERVE_OPTIONS
     names = {variable["name"] for variable in container()["env"]}
     assert {
-        "MAX_REQUEST_BYTES",
-        "MAX_IMAGE_PIXELS",
-        "MAX_CONCURRENT_REQUESTS",
+        "MODEL_BUNDLE_MAX_REQUEST_BYTES",
+        "MODEL_BUNDLE_MAX_IMAGE_PIXELS",
+        "MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS",
         "BENTOML_DO_NOT_TRACK",
     } <= names
 
@@ -66,16 +64,17 @@ def test_workers_are_set_by_environment(own_server: Callable[..., Server]) -> No
 def test_the_manifest_shows_how_to_set_keys_and_origins() -> None:
     """Commented out (both are off by default), under the names the server reads."""
     text = (ROOT / "deploy" / "kubernetes.yaml").read_text()
-    assert f"name: {API_KEYS_VARIABLE}" in text and "secretKeyRef" in text
-    assert f"name: {CORS_ORIGINS_VARIABLE}" in text
+    assert "name: MODEL_BUNDLE_API_KEYS" in text and "secretKeyRef" in text
+    assert "name: MODEL_BUNDLE_CORS_ORIGINS" in text
+    declared = {setting.variable for setting in SETTINGS}
+    assert {"MODEL_BUNDLE_API_KEYS", "MODEL_BUNDLE_CORS_ORIGINS"} <= declared
 
 
-def test_tracing_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracing_is_off_unless_asked_for() -> None:
     """BentoML's own exclusion list (its `tracing.excluded_urls`) then skips every request."""
-    monkeypatch.delenv("MODEL_BUNDLE_TRACING", raising=False)
-    excluded = ExcludeList(tracing()["excluded_urls"])
+    excluded = ExcludeList(from_environ({}).tracing_config()["excluded_urls"])
     assert excluded.url_disabled("http://127.0.0.1:3000/predict_credit")
     assert excluded.url_disabled("http://127.0.0.1:3000/classify_mask")
 
-    monkeypatch.setenv("MODEL_BUNDLE_TRACING", "true")
-    assert "excluded_urls" not in tracing()  # BentoML's default: every request traced
+    traced = from_environ({"MODEL_BUNDLE_TRACING": "true"})
+    assert "excluded_urls" not in traced.tracing_config()  # BentoML's default: every request traced

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.artifact import Artifact
-from models.tabular.contract import CREDIT, IRIS
+from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import load_classifier
 from scripts.sample_data.requests import HEALTHY, SETOSA, UNHEALTHY, VIRGINICA
 from tests.support.server import Server
@@ -37,8 +37,8 @@ def test_predict_credit(client: bentoml.SyncHTTPClient, default_models: dict[str
     assert (unhealthy["label"], unhealthy["class_id"]) == ("unhealthy", 1)
     for answer, row in ((healthy, HEALTHY), (unhealthy, UNHEALTHY)):
         assert answer["model"] == default_models["credit_health"]
-        [expected] = in_process(answer["model"], CREDIT, [row])
-        probabilities = [answer["probabilities"][label] for label in CREDIT.labels]
+        [expected] = in_process(answer["model"], CREDIT_TASK, [row])
+        probabilities = [answer["probabilities"][label] for label in CREDIT_TASK.labels]
         np.testing.assert_allclose(probabilities, expected, atol=1e-6)
         assert answer["probability"] == max(probabilities)
 
@@ -60,15 +60,15 @@ def test_predict_credit_batch_of_the_maximum_size(
 ) -> None:
     rng = np.random.default_rng(0)
     rows = [
-        {name: float(value) for name, value in zip(CREDIT.features, values, strict=True)}
+        {name: float(value) for name, value in zip(CREDIT_TASK.features, values, strict=True)}
         for values in rng.uniform([0, 0, -0.5, -0.3, -10], [2, 4, 0.5, 0.3, 40], size=(1000, 5))
     ]
     answer = client.predict_credit_batch(items=rows)
     got = np.array(
-        [[p["probabilities"][label] for label in CREDIT.labels] for p in answer["predictions"]]
+        [[p["probabilities"][label] for label in CREDIT_TASK.labels] for p in answer["predictions"]]
     )
     np.testing.assert_allclose(
-        got, in_process(default_models["credit_health"], CREDIT, rows), atol=1e-6
+        got, in_process(default_models["credit_health"], CREDIT_TASK, rows), atol=1e-6
     )
 
 
@@ -78,9 +78,9 @@ def test_classify_iris(client: bentoml.SyncHTTPClient, default_models: dict[str,
     assert (setosa["species"], setosa["class_id"]) == ("setosa", 0)
     assert (virginica["species"], virginica["class_id"]) == ("virginica", 2)
     assert setosa["model"] == default_models["iris"]
-    [expected] = in_process(setosa["model"], IRIS, [SETOSA])
+    [expected] = in_process(setosa["model"], IRIS_TASK, [SETOSA])
     np.testing.assert_allclose(
-        [setosa["probabilities"][s] for s in IRIS.labels], expected, atol=1e-6
+        [setosa["probabilities"][s] for s in IRIS_TASK.labels], expected, atol=1e-6
     )
 
 

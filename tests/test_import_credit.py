@@ -12,7 +12,7 @@ from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
 from torch import nn
 
 from models.artifact import Artifact
-from models.tabular.contract import CREDIT
+from models.tabular.contract import CREDIT_TASK
 from models.tabular.network import build_network, load_classifier
 from scripts.imports.credit import import_model
 from tests.support.commands import run_module
@@ -54,7 +54,7 @@ def original_probabilities(model: nn.Module, scaler: SklearnMinMaxScaler) -> np.
 
 
 def served_probabilities(tag: str) -> np.ndarray:
-    return load_classifier(Artifact.load(tag), CREDIT).predict_proba(inputs())
+    return load_classifier(Artifact.load(tag), CREDIT_TASK).predict_proba(inputs())
 
 
 @pytest.mark.parametrize("kind", ["torchscript", "exported"])
@@ -88,7 +88,7 @@ def test_state_dict_of_our_network_imports_with_its_own_widths(
 ) -> None:
     scaler, scaler_path = users_scaler
     torch.manual_seed(2)
-    model = build_network(CREDIT, hidden=(8, 4)).eval()
+    model = build_network(CREDIT_TASK, hidden=(8, 4)).eval()
     path = tmp_path / "credit.pt"
     state = model.state_dict()
     torch.save(state if wrap is None else {wrap: state, "epoch": 3}, path)
@@ -114,7 +114,7 @@ def test_scaler_with_the_wrong_number_of_features_is_refused(tmp_path: Path) -> 
     scaler_path = tmp_path / "four.pkl"
     joblib.dump(SklearnMinMaxScaler().fit(np.eye(4)), scaler_path)
     model_path = tmp_path / "credit.pt"
-    torch.save(build_network(CREDIT).state_dict(), model_path)
+    torch.save(build_network(CREDIT_TASK).state_dict(), model_path)
     with pytest.raises(ValueError, match="the scaler has 4 features; credit_health needs 5"):
         import_model(model_path, scaler_path, name=NAME)
 

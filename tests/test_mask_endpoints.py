@@ -130,7 +130,7 @@ def test_bad_image_in_a_batch_is_named_by_position(http: httpx.Client) -> None:
 def test_upload_limits(http: httpx.Client) -> None:
     too_big = http.post("/classify_mask", files={"image": ("big.jpg", b"\0" * (10 * 2**20 + 1))})
     assert too_big.status_code == 413
-    assert "MAX_REQUEST_BYTES" in too_big.json()["error"]
+    assert "MODEL_BUNDLE_MAX_REQUEST_BYTES" in too_big.json()["error"]
     image = encode(face().resize((48, 64)), "PNG")
     too_many = http.post(
         "/classify_masks", files=[("images", (f"{i}.png", image)) for i in range(33)]

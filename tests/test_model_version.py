@@ -1,4 +1,5 @@
-"""Which model version a runner serves is configurable: ``$<NAME>_MODEL``, default ``:latest``."""
+"""Which model version a runner serves is configurable: ``MODEL_BUNDLE_<NAME>_MODEL``, default
+``<name>:latest``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import os
 import subprocess
 import sys
 
-from models.tabular.contract import CREDIT
-from runners.config import configured_tag
+from model_bundle.settings import from_environ
+from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample
 from scripts.train.tabular import TrainingConfig, train_tabular
 from tests.support.server import ROOT
@@ -24,21 +25,20 @@ print(json.dumps({"tag": runner.describe()["tag"], "shape": list(probabilities.s
 """
 
 
-def test_default_is_latest(monkeypatch) -> None:
-    monkeypatch.delenv("CREDIT_HEALTH_MODEL", raising=False)
-    assert configured_tag("credit_health") == "credit_health:latest"
-    monkeypatch.setenv("CREDIT_HEALTH_MODEL", "credit_health:abc")
-    assert configured_tag("credit_health") == "credit_health:abc"
+def test_default_is_latest() -> None:
+    assert from_environ({}).model_tag("credit_health") == "credit_health:latest"
+    pinned = from_environ({"MODEL_BUNDLE_CREDIT_HEALTH_MODEL": "credit_health:abc"})
+    assert pinned.model_tag("credit_health") == "credit_health:abc"
 
 
 def test_runner_serves_the_pinned_version() -> None:
-    task = dataclasses.replace(CREDIT, name="credit_pinned_test")
+    task = dataclasses.replace(CREDIT_TASK, name="credit_pinned_test")
     frame = credit_sample(rows=300)
     pinned = train_tabular(task, frame, TrainingConfig(epochs=1), "test")
     newer = train_tabular(task, frame, TrainingConfig(epochs=1, seed=1), "test")
     assert pinned != newer
 
-    env = {**os.environ, "CREDIT_HEALTH_MODEL": pinned}
+    env = {**os.environ, "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": pinned}
     result = subprocess.run(
         [sys.executable, "-c", RUNNER_DESCRIBE],
         cwd=ROOT,

@@ -24,7 +24,7 @@ from tests.conftest import GUARDED_ENV
 from tests.support.server import Server
 
 KEY = GUARDED_ENV["MODEL_BUNDLE_API_KEYS"].split(",")[0].strip()
-CAPACITY = int(GUARDED_ENV["MAX_CONCURRENT_REQUESTS"])
+CAPACITY = int(GUARDED_ENV["MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS"])
 BODY = json.dumps(HEALTHY).encode()
 
 
@@ -74,7 +74,7 @@ def test_beyond_capacity_a_quick_503_with_retry_after_then_recovery(
             elapsed = time.monotonic() - started
             assert response.status_code == 503, response.text
             assert response.headers["retry-after"] == "1"
-            assert "MAX_CONCURRENT_REQUESTS" in response.json()["error"]
+            assert "MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS" in response.json()["error"]
             assert elapsed < 1.0
             # probes are never shed: an orchestrator must not take a busy server for a dead one
             assert client.get("/readyz").status_code == 200

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from model_bundle.catalogue import CATALOGUE
 from tests.support.images import encode, face
 from tests.support.server import ROOT, Server
 
@@ -48,12 +49,7 @@ def test_curl_example(server: Server, photo: Path, example: str) -> None:
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     answer = json.loads(result.stdout)
-    assert answer["model"].split(":")[0] in {
-        "credit_health",
-        "iris",
-        "book_rating",
-        "mask_classifier",
-    }
+    assert answer["model"].split(":")[0] in {entry.name for entry in CATALOGUE}
     assert answer.get("cold_start") is not True  # the README's ids are known to the model
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from models.artifact import Artifact, data_hash
-from models.tabular.contract import CREDIT
+from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample, iris
 from scripts.train.tabular import TrainingConfig, train_tabular
 
@@ -20,7 +20,7 @@ def test_credit_sample_is_deterministic_by_seed() -> None:
 
 def test_credit_sample_has_both_classes_and_the_features() -> None:
     frame = credit_sample()
-    assert tuple(frame.columns[:-1]) == CREDIT.features
+    assert tuple(frame.columns[:-1]) == CREDIT_TASK.features
     share = (frame["label"] == "unhealthy").mean()
     assert 0.2 < share < 0.8
 
@@ -36,7 +36,7 @@ def test_iris_is_the_classic_150_rows() -> None:
 
 
 def test_same_seed_same_weights() -> None:
-    task = dataclasses.replace(CREDIT, name="credit_determinism_test")
+    task = dataclasses.replace(CREDIT_TASK, name="credit_determinism_test")
     frame = credit_sample(rows=400, seed=3)
     config = TrainingConfig(epochs=3, seed=3)
     first, second = (Artifact.load(train_tabular(task, frame, config, "test")) for _ in range(2))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-from model_bundle.catalogue import BOOK_RATING, CREDIT_HEALTH, IRIS, MASK_CLASSIFIER
+from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
 
-MODELS = (CREDIT_HEALTH, IRIS, BOOK_RATING, MASK_CLASSIFIER)
+MODELS = tuple(entry.name for entry in CATALOGUE)
 OK, ROWS_FAILED, USAGE, ENGINE_FAILED, INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -54,9 +54,9 @@ def mode_for(model: str, input_path: Path) -> str:
     """book_rating rates pairs when the input has an isbn column, else recommends."""
     from model_bundle.batch import files
 
-    if model == BOOK_RATING and "isbn" not in files.columns(input_path):
+    if model == BOOK_RATING.name and "isbn" not in files.columns(input_path):
         return "recommend"
-    return "rate" if model == BOOK_RATING else "classify"
+    return "rate" if model == BOOK_RATING.name else "classify"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         files.file_format(args.output)
         if not args.input.is_dir():
             files.file_format(args.input)
-        elif args.model != MASK_CLASSIFIER:
+        elif args.model != MASK_CLASSIFIER.name:
             raise InputError("only mask_classifier reads a folder (of images)")
         mode = mode_for(args.model, args.input)
         base = args.input if args.input.is_dir() else args.input.resolve().parent

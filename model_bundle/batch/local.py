@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from model_bundle.batch.tasks import MaskImages, TabularRows, Task
+from model_bundle.settings import settings
 from models.artifact import Artifact
 from models.books.model import BookRatingModel, RatedPairs
 from models.mask.network import MaskClassifier
 from models.tabular.network import load_classifier
-from runners.config import configured_tag
 
 Predict = Callable[[Any], Any]
 
@@ -37,8 +37,8 @@ def in_batches(predict: Callable[[np.ndarray], np.ndarray], size: int) -> Predic
 
 @dataclasses.dataclass
 class LocalEngine:
-    """A model from the store (``tag``, default as the runners choose: ``$<NAME>_MODEL`` or
-    latest) and the task adapted to it."""
+    """A model from the store (``tag``, default the one the runners serve, see
+    model_bundle.settings) and the task adapted to it."""
 
     task: Task
     batch_size: int = 4096
@@ -48,7 +48,7 @@ class LocalEngine:
 
     def __post_init__(self) -> None:
         torch.set_num_threads(self.threads)
-        artifact = Artifact.load(self.tag or configured_tag(self.task.model))
+        artifact = Artifact.load(self.tag or settings.model_tag(self.task.model))
         self.tag = artifact.tag
         if isinstance(self.task, TabularRows):
             classifier = load_classifier(artifact, self.task.task)

@@ -103,11 +103,11 @@ def run_on_ray(task: Task, args: argparse.Namespace) -> int:
 def write_predictions(task: Task, args: argparse.Namespace) -> int:
     from ray.data import DataContext
 
+    from model_bundle.settings import settings
     from models.artifact import Artifact
-    from runners.config import configured_tag
 
     DataContext.get_current().execution_options.preserve_order = True
-    tag = str(Artifact.load(args.model_tag or configured_tag(task.model)).tag)
+    tag = str(Artifact.load(args.model_tag or settings.model_tag(task.model)).tag)
     fmt = files.file_format(args.output)
     manifest = Manifest.open(
         parts_directory(args.output), fingerprint(args.input, engine="ray", tag=tag), False

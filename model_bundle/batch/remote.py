@@ -32,7 +32,7 @@ from model_bundle.batch.tasks import (
 from model_bundle.schemas import MAX_BATCH_ITEMS, MAX_IMAGES
 from models.books.model import RatedPairs
 from models.mask.contract import NUM_CLASSES
-from models.tabular.contract import CREDIT
+from models.tabular.contract import CREDIT_TASK
 
 T = TypeVar("T")
 RETRIED = {HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS}
@@ -120,7 +120,7 @@ class RemoteEngine:
         names = self.task.columns
         labels = self.task.task.labels  # type: ignore[attr-defined]
         records = [dict(zip(names, row, strict=True)) for row in features.astype(float).tolist()]
-        if self.task.model == CREDIT.name:
+        if self.task.model == CREDIT_TASK.name:
             calls = [
                 self.call(self.client.predict_credit_batch, items=records[part])
                 for part in slices(len(records), MAX_BATCH_ITEMS)

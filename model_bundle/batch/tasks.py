@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from model_bundle.batch.rules import Checked, check
-from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER
-from model_bundle.http.guards import MAX_IMAGE_PIXELS
-from model_bundle.schemas import BookPair, CreditFeatures, IrisMeasurements, RecommendationRequest
+from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER, served_model
+from model_bundle.schemas import TABULAR_REQUESTS, BookPair, RecommendationRequest
+from model_bundle.settings import settings
 from models.books.model import COLD_REASONS
 from models.mask.contract import AGE, GENDER, MASK, Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
-from models.tabular.contract import CREDIT, IRIS, TabularTask
+from models.tabular.contract import TASKS, TabularTask
 
 
 class InputError(ValueError):
@@ -137,7 +137,7 @@ class TabularRows:
 class BookRatings:
     """book_rating over (user_id, isbn) pairs: rating, cold_start and its reason."""
 
-    model: ClassVar[str] = BOOK_RATING
+    model: ClassVar[str] = BOOK_RATING.name
     mode: ClassVar[str] = "rate"
     columns: ClassVar[tuple[str, ...]] = ("user_id", "isbn")
     text_columns: ClassVar[tuple[str, ...]] = ("isbn",)
@@ -164,7 +164,7 @@ class BookRecommendations:
     """book_rating over users: the top k books each (JSON lists, best first)."""
 
     k: int = 10
-    model: ClassVar[str] = BOOK_RATING
+    model: ClassVar[str] = BOOK_RATING.name
     mode: ClassVar[str] = "recommend"
     columns: ClassVar[tuple[str, ...]] = ("user_id",)
     text_columns: ClassVar[tuple[str, ...]] = ()
@@ -200,7 +200,7 @@ class MaskImages:
 
     base: Path
     prep: Preprocessing | None = None
-    model: ClassVar[str] = MASK_CLASSIFIER
+    model: ClassVar[str] = MASK_CLASSIFIER.name
     mode: ClassVar[str] = "classify"
     columns: ClassVar[tuple[str, ...]] = ("path",)
     text_columns: ClassVar[tuple[str, ...]] = ("path",)
@@ -214,7 +214,7 @@ class MaskImages:
         except OSError as error:
             raise InvalidImageError(f"path: cannot read {path}: {error.strerror}") from None
         try:
-            image = load_rgb(data, MAX_IMAGE_PIXELS)
+            image = load_rgb(data, settings.max_image_pixels)
         except InvalidImageError as error:
             raise InvalidImageError(f"path: {error}") from None
         return file if self.prep is None else resize(image, self.prep)
@@ -261,13 +261,13 @@ def reasons_to_known(reasons: list[str | None]) -> tuple[np.ndarray, np.ndarray]
 
 
 def task_for(model: str, mode: str, k: int, base: Path) -> Task:
-    """The task of ``model`` (and, for book_rating, ``mode``: rate or recommend)."""
-    if model == CREDIT.name:
-        return TabularRows(CREDIT, CreditFeatures)
-    if model == IRIS.name:
-        return TabularRows(IRIS, IrisMeasurements)
-    if model == BOOK_RATING:
+    """The task of ``model`` by its family (for books, by ``mode``: rate or recommend)."""
+    try:
+        entry = served_model(model)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if entry.family == "tabular":
+        return TabularRows(TASKS[entry.name], TABULAR_REQUESTS[entry.name])
+    if entry.family == "books":
         return BookRecommendations(k) if mode == "recommend" else BookRatings()
-    if model == MASK_CLASSIFIER:
-        return MaskImages(base)
-    raise InputError(f"unknown model {model!r}")
+    return MaskImages(base)

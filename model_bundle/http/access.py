@@ -13,26 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
 from model_bundle.http.guards import Scope, header, send_json
-
-API_KEYS_VARIABLE = "MODEL_BUNDLE_API_KEYS"
-CORS_ORIGINS_VARIABLE = "MODEL_BUNDLE_CORS_ORIGINS"
+from model_bundle.settings import settings
 
 # Probes, scraping and the descriptions clients and browsers load before they hold a key.
 OPEN_PATHS = frozenset(
     {"/", "/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json", "/schema.json"}
 )
 OPEN_PREFIXES = ("/ui/", "/static_content/", "/assets/")
-
-
-def listed(variable: str) -> list[str]:
-    """The comma-separated values of an environment variable, blanks dropped."""
-    return [value.strip() for value in os.environ.get(variable, "").split(",") if value.strip()]
 
 
 def digest(key: str | bytes) -> bytes:
@@ -62,7 +54,7 @@ class ApiKeyAuth:
 
     def __init__(self, app: Any, keys: Iterable[str] | None = None) -> None:
         self.app = app
-        configured = listed(API_KEYS_VARIABLE) if keys is None else keys
+        configured = settings.api_keys if keys is None else keys
         self.digests = [digest(key) for key in configured]
 
     def accepts(self, presented: list[bytes]) -> bool:
@@ -102,11 +94,11 @@ class ApiKeyAuth:
 
 def cors_options() -> dict[str, Any] | None:
     """Options for Starlette's CORSMiddleware, or None when no origin is configured."""
-    origins = listed(CORS_ORIGINS_VARIABLE)
+    origins = settings.cors_origins
     if not origins:
         return None
     return {
-        "allow_origins": origins,
+        "allow_origins": list(origins),
         "allow_methods": ["GET", "POST", "OPTIONS"],
         "allow_headers": ["Authorization", "X-API-Key", "Content-Type"],
         "max_age": 600,

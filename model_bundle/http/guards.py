@@ -1,6 +1,6 @@
 """ASGI middlewares that guard the front service before BentoML parses a request.
 
-* :class:`BodySizeLimit`: 413 for a body over ``MAX_REQUEST_BYTES`` (default 10 MB),
+* :class:`BodySizeLimit`: 413 for a body over ``MODEL_BUNDLE_MAX_REQUEST_BYTES`` (default 10 MB),
   declared in Content-Length or streamed.
 * :class:`UploadGuard`: each API route takes the content type it declares (415 otherwise:
   JSON routes take ``application/json``, upload routes ``multipart/form-data``), and an
@@ -8,7 +8,8 @@
   text value of a file field as a URL on the server's behalf, and answer 500 to a file in
   any other field (bentoml ``MultipartSerde.parse_request``).
 
-``MAX_IMAGE_PIXELS`` (default 40 million) bounds decoded images (see models.mask.images).
+``MODEL_BUNDLE_MAX_IMAGE_PIXELS`` (default 40 million) bounds decoded images (see
+models.mask.images and model_bundle.uploads).
 :class:`ConciseClientErrors` logs rejected requests as one line each.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -25,10 +25,8 @@ from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import ValidationError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from models.mask.images import DEFAULT_MAX_PIXELS
+from model_bundle.settings import settings
 
-MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", 10 * 1024 * 1024))
-MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS))
 JSON, MULTIPART = b"application/json", b"multipart/form-data"
 MAX_UPLOAD_PARTS = 1000  # Starlette's form parser limit (max_files, max_fields)
 
@@ -85,10 +83,12 @@ class BodySizeLimit:
     up to the limit, and replayed: BentoML would answer an error raised while it reads the
     body with a malformed 413 body (a list, ``_bentoml_impl.server.app``)."""
 
-    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(self, app: Any, max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.error = f"request body larger than {max_bytes:,} bytes (MAX_REQUEST_BYTES)"
+        self.max_bytes = settings.max_request_bytes if max_bytes is None else max_bytes
+        self.error = (
+            f"request body larger than {self.max_bytes:,} bytes (MODEL_BUNDLE_MAX_REQUEST_BYTES)"
+        )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -21,8 +21,8 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from model_bundle.http.access import API_KEYS_VARIABLE, listed
 from model_bundle.http.guards import JSON, Scope
+from model_bundle.settings import settings
 
 REF = "#/components/schemas/{model}"
 PROBLEM = {
@@ -51,7 +51,7 @@ RETRY_AFTER = {
 }
 ERRORS: dict[HTTPStatus, str] = {
     HTTPStatus.BAD_REQUEST: "Invalid input: `detail` names each field (`loc`) and problem.",
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Body larger than MAX_REQUEST_BYTES.",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Body larger than MODEL_BUNDLE_MAX_REQUEST_BYTES.",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "Wrong content type for this route.",
     HTTPStatus.INTERNAL_SERVER_ERROR: "A bug: never the client's fault.",
     HTTPStatus.SERVICE_UNAVAILABLE: "Over capacity or a model runner down: retry later.",
@@ -111,7 +111,7 @@ class CorrectedOpenApi:
         if scope["type"] != "http" or scope.get("path") != self.PATH or scope["method"] != "GET":
             return await self.app(scope, receive, send)
         if self.body is None:
-            spec = corrected_spec(self.service, authenticated=bool(listed(API_KEYS_VARIABLE)))
+            spec = corrected_spec(self.service, authenticated=bool(settings.api_keys))
             self.body = json.dumps(spec).encode()
         headers = [(b"content-type", JSON), (b"content-length", str(len(self.body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

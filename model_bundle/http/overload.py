@@ -1,8 +1,8 @@
 """Explicit overload: shed requests beyond capacity at once, and tell clients when to retry.
 
 :class:`LoadShedding` answers **503** with ``Retry-After`` as soon as more than
-``MAX_CONCURRENT_REQUESTS`` API requests (default 128) are in flight in the front process,
-instead of queueing them until they time out; health, readiness, metrics and the API
+``MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS`` API requests (default 128) are in flight in the front
+process, instead of queueing them until they time out; health, readiness, metrics and the API
 description are never shed. Every 429 or 503 leaving the service (the shedding itself, a
 runner over capacity, the batcher over its latency budget) carries ``Retry-After``.
 
@@ -14,26 +14,27 @@ error, so nominal load is never shed.
 
 from __future__ import annotations
 
-import os
 from http import HTTPStatus
 from typing import Any
 
 from model_bundle.http.guards import Scope, send_json
+from model_bundle.settings import settings
 
-MAX_CONCURRENT_REQUESTS = int(os.environ.get("MAX_CONCURRENT_REQUESTS", 128))
 RETRY_AFTER_S = 1
 UNSHED_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs.json"})
 BUSY = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE)
 
 
 class LoadShedding:
-    def __init__(self, app: Any, max_in_flight: int = MAX_CONCURRENT_REQUESTS) -> None:
+    def __init__(self, app: Any, max_in_flight: int | None = None) -> None:
         self.app = app
+        if max_in_flight is None:
+            max_in_flight = settings.max_concurrent_requests
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.error = (
             f"server at capacity ({max_in_flight} requests in flight, "
-            f"MAX_CONCURRENT_REQUESTS): retry after {RETRY_AFTER_S} s"
+            f"MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS): retry after {RETRY_AFTER_S} s"
         )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

@@ -57,7 +57,7 @@ class BookRatingModel:
             torch.from_numpy(self.featurizer.book_rows),
         )
 
-    def save(self, metadata: dict[str, Any], name: str = BOOK_RATING) -> str:
+    def save(self, metadata: dict[str, Any], name: str = BOOK_RATING.name) -> str:
         """Store as one artifact: state_dict + featuriser arrays + catalogue; return the tag."""
 
         def write_files(directory: Any) -> None:
@@ -65,7 +65,7 @@ class BookRatingModel:
             self.catalogue.save(directory)
 
         full = {
-            "task": BOOK_RATING,
+            "task": BOOK_RATING.name,
             "layout": self.featurizer.layout,
             "fields": list(self.featurizer.fields),
             "field_dims": list(self.featurizer.field_dims),

@@ -16,11 +16,12 @@ from model_bundle.catalogue import MASK_CLASSIFIER
 from models.artifact import Artifact
 from models.mask.contract import AGE, GENDER, MASK, NUM_CLASSES, Preprocessing, resize
 from models.mask.images import load_rgb
+from models.tensors import tensor_of
 
 
 def normalise(images: np.ndarray, prep: Preprocessing) -> torch.Tensor:
     """uint8 [N, H, W, 3] -> float32 [N, 3, H, W]: scaled to [0, 1], then (x - mean) / std."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    x = tensor_of(images, np.uint8).permute(0, 3, 1, 2).float() / 255.0
     mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
     std = torch.tensor(prep.std).view(1, 3, 1, 1)
     return (x - mean) / std
@@ -57,7 +58,7 @@ def mask_metadata(
 ) -> dict[str, Any]:
     """Metadata of a mask artifact."""
     return {
-        "task": MASK_CLASSIFIER,
+        "task": MASK_CLASSIFIER.name,
         "labels": {"mask": list(MASK), "gender": list(GENDER), "age": list(AGE)},
         "num_classes": NUM_CLASSES,
         "preprocessing": prep.to_metadata(),

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model_bundle.catalogue import CREDIT_HEALTH
-from model_bundle.catalogue import IRIS as IRIS_NAME
+from model_bundle.catalogue import CREDIT_HEALTH, IRIS
 
 
 @dataclass(frozen=True)
@@ -20,8 +19,8 @@ class TabularTask:
 
 
 # Company credit health: five financial ratios -> 0 healthy, 1 unhealthy.
-CREDIT = TabularTask(
-    name=CREDIT_HEALTH,
+CREDIT_TASK = TabularTask(
+    name=CREDIT_HEALTH.name,
     features=(
         "debt_ratio",
         "current_ratio",
@@ -34,9 +33,11 @@ CREDIT = TabularTask(
 )
 
 # Iris species from four flower measurements in centimetres.
-IRIS = TabularTask(
-    name=IRIS_NAME,
+IRIS_TASK = TabularTask(
+    name=IRIS.name,
     features=("sepal_length", "sepal_width", "petal_length", "petal_width"),
     labels=("setosa", "versicolor", "virginica"),
     hidden=(16,),
 )
+
+TASKS: dict[str, TabularTask] = {task.name: task for task in (CREDIT_TASK, IRIS_TASK)}

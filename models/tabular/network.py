@@ -17,6 +17,7 @@ from torch import nn
 from models.artifact import Artifact
 from models.layers import MLP, MinMaxScaling
 from models.tabular.contract import TabularTask
+from models.tensors import tensor_of
 
 
 def build_network(task: TabularTask, hidden: Sequence[int] | None = None) -> MLP:
@@ -87,7 +88,7 @@ class TabularClassifier(nn.Module):
     @torch.inference_mode()
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities, float32 [N, classes], for raw (unscaled) features [N, F]."""
-        logits = self(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+        logits = self(tensor_of(features, np.float32))
         return torch.softmax(logits, dim=1).numpy()
 
 

@@ -31,31 +31,31 @@ from models.books.model import BookRatingModel
 from models.mask.contract import resize
 from models.mask.images import InvalidImageError, load_rgb
 from models.mask.network import MaskClassifier
-from models.tabular.contract import CREDIT, IRIS
+from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import load_classifier
 
 
 def create_app() -> FastAPI:
-    credit_artifact = Artifact.load(f"{CREDIT.name}:latest")
-    iris_artifact = Artifact.load(f"{IRIS.name}:latest")
-    books_artifact = Artifact.load(f"{BOOK_RATING}:latest")
-    mask_artifact = Artifact.load(f"{MASK_CLASSIFIER}:latest")
-    credit = load_classifier(credit_artifact, CREDIT)
-    iris = load_classifier(iris_artifact, IRIS)
+    credit_artifact = Artifact.load(f"{CREDIT_TASK.name}:latest")
+    iris_artifact = Artifact.load(f"{IRIS_TASK.name}:latest")
+    books_artifact = Artifact.load(f"{BOOK_RATING.name}:latest")
+    mask_artifact = Artifact.load(f"{MASK_CLASSIFIER.name}:latest")
+    credit = load_classifier(credit_artifact, CREDIT_TASK)
+    iris = load_classifier(iris_artifact, IRIS_TASK)
     books = BookRatingModel.load(books_artifact)
     mask = MaskClassifier(mask_artifact)
     app = FastAPI(title="baseline")
 
     @app.post("/predict_credit")
     def predict_credit(features: CreditFeatures) -> CreditPrediction:
-        x = feature_matrix([features.model_dump()], CREDIT)
-        [answer] = labelled(credit.predict_proba(x), CREDIT, credit_artifact.tag)
+        x = feature_matrix([features.model_dump()], CREDIT_TASK)
+        [answer] = labelled(credit.predict_proba(x), CREDIT_TASK, credit_artifact.tag)
         return CreditPrediction(**answer)
 
     @app.post("/classify_iris")
     def classify_iris(measurements: IrisMeasurements) -> IrisPrediction:
-        x = feature_matrix([measurements.model_dump()], IRIS)
-        [answer] = labelled(iris.predict_proba(x), IRIS, iris_artifact.tag)
+        x = feature_matrix([measurements.model_dump()], IRIS_TASK)
+        [answer] = labelled(iris.predict_proba(x), IRIS_TASK, iris_artifact.tag)
         return IrisPrediction(species=answer.pop("label"), **answer)
 
     @app.post("/rate_book")

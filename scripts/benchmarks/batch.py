@@ -30,9 +30,9 @@ from model_bundle.batch.remote import RemoteEngine
 from model_bundle.batch.resume import Manifest, fingerprint
 from model_bundle.batch.run import parts_directory, predict_chunk, run
 from model_bundle.batch.tasks import task_for
+from model_bundle.settings import settings
 from models.artifact import Artifact
 from models.books.model import BookRatingModel
-from runners.config import configured_tag
 from scripts.benchmarks import load
 from scripts.sample_data import mask as mask_sample
 from scripts.train.datasets import credit_sample, iris
@@ -64,7 +64,7 @@ def inputs(directory: Path, rows: int) -> dict[str, tuple[Path, int]]:
     credit = credit_sample(rows).drop(columns="label")
     flowers = iris().drop(columns="label")
     flowers = flowers.iloc[rng.integers(0, len(flowers), rows)].reset_index(drop=True)
-    books = BookRatingModel.load(Artifact.load(configured_tag("book_rating")))
+    books = BookRatingModel.load(Artifact.load(settings.model_tag("book_rating")))
     pairs = pd.DataFrame(
         {
             "user_id": rng.choice(books.featurizer.user_ids, rows),

@@ -190,11 +190,11 @@ def raw_model_rows_per_second(seconds: float) -> list[tuple[str, float]]:
     import torch
 
     from models.artifact import Artifact
-    from models.tabular.contract import CREDIT
+    from models.tabular.contract import CREDIT_TASK
     from models.tabular.network import load_classifier
 
     torch.set_num_threads(1)
-    classifier = load_classifier(Artifact.load(f"{CREDIT.name}:latest"), CREDIT)
+    classifier = load_classifier(Artifact.load(f"{CREDIT_TASK.name}:latest"), CREDIT_TASK)
     rows = []
     for batch in (1, 64):
         x = np.tile(np.array([list(HEALTHY.values())], np.float32), (batch, 1))

@@ -15,10 +15,15 @@ from model_bundle.http.access import ApiKeyAuth
 from model_bundle.http.guards import BodySizeLimit, UploadGuard
 from model_bundle.http.overload import LoadShedding
 from model_bundle.schemas import CreditFeatures
-from runners.config import tracing
+from model_bundle.settings import settings
 
 
-@bentoml.service(name="echo", workers=1, traffic={"timeout": 30}, tracing=tracing())
+@bentoml.service(
+    name="echo",
+    workers=1,
+    traffic={"timeout": settings.request_timeout_s},
+    tracing=settings.tracing_config(),
+)
 class Echo:
     @bentoml.api(input_spec=CreditFeatures)
     async def echo(self, **features: float) -> CreditFeatures:

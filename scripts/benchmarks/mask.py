@@ -35,7 +35,7 @@ REPORT = serving.ROOT / "docs" / "PERFORMANCE-mask.md"
 
 def in_process(data: bytes, seconds: float) -> list[tuple[str, float]]:
     torch.set_num_threads(1)  # as in the runner
-    network, prep = load_network(Artifact.load(f"{MASK_CLASSIFIER}:latest"))
+    network, prep = load_network(Artifact.load(f"{MASK_CLASSIFIER.name}:latest"))
     pixels = resize(load_rgb(data), prep)
 
     def forward(batch: int) -> None:

@@ -16,10 +16,13 @@ from pathlib import Path
 import psutil
 
 from scripts.benchmarks.traffic import OK, Tally
+from service import ModelBundle
 from tests.support.server import ROOT, Server, separate_server, store_models
 
 REPORT = ROOT / "docs" / "RELIABILITY.md"
-RUNNERS = ("CreditRunner", "IrisRunner", "BooksRunner", "MaskRunner")
+# The services of `bentoml serve service:ModelBundle`, by the names in their worker command
+# lines: BentoML's list of the front's dependencies, not a second one.
+RUNNERS = tuple(dependency.on.name for dependency in ModelBundle.dependencies.values())
 FRONT = "ModelBundle"
 
 

@@ -105,9 +105,9 @@ def mix(books_tag: str) -> list[Call]:
 def default_mix() -> list[Call]:
     """The mix for the book model a server started from this store serves by default."""
     from model_bundle.catalogue import BOOK_RATING
-    from runners.config import configured_tag
+    from model_bundle.settings import settings
 
-    return mix(str(Artifact.load(configured_tag(BOOK_RATING)).tag))
+    return mix(str(Artifact.load(settings.model_tag(BOOK_RATING.name)).tag))
 
 
 @dataclass

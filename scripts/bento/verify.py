@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from model_bundle.catalogue import CATALOGUE
 from scripts.sample_data.mask import jpeg
 from scripts.sample_data.requests import HEALTHY, SETOSA
 from tests.support import server as serving
@@ -95,7 +96,7 @@ def check_endpoints(url: str) -> list[str]:
         assert len(post("/predict_credit_batch", json={"items": [HEALTHY] * 3})["predictions"]) == 3
         assert post("/classify_iris", json=SETOSA)["species"] == "setosa"
         served = {m["tag"].split(":")[0] for m in post("/models")["models"]}
-        assert served == {"credit_health", "iris", "book_rating", "mask_classifier"}, served
+        assert served == {entry.name for entry in CATALOGUE}, served
         book = post("/recommend_books", json={"user_id": 0, "k": 3})["books"][0]
         assert post("/rate_book", json={"user_id": 0, "isbn": book["isbn"]})["book"]
         assert (

@@ -24,7 +24,7 @@ from models.artifact import data_hash
 from models.books.featurizer import BookCatalogue, BookFeaturizer, Layout
 from models.books.model import BookRatingModel
 from models.books.network import FieldAwareFactorizationMachine, Output
-from scripts.imports.checkpoints import read_checkpoint
+from scripts.imports.checkpoints import how_to_serve, read_checkpoint
 from scripts.train.book_data import BookData, load_book_crossing, load_boostcamp
 
 
@@ -41,7 +41,7 @@ def import_checkpoint(
     data_dir: Path,
     layout: Layout = "boostcamp",
     output: Output = "raw",
-    name: str = BOOK_RATING,
+    name: str = BOOK_RATING.name,
 ) -> str:
     """Rebuild the featuriser from ``data_dir``, check and store the checkpoint; return its tag."""
     data = load_data(data_dir)
@@ -79,13 +79,13 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--layout", choices=("boostcamp", "ids"), default="boostcamp")
     parser.add_argument("--output", choices=("raw", "sigmoid"), default="raw")
-    parser.add_argument("--name", default=BOOK_RATING)
+    parser.add_argument("--name", default=BOOK_RATING.name)
     args = parser.parse_args()
     try:
         tag = import_checkpoint(args.checkpoint, args.data_dir, args.layout, args.output, args.name)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"import_books: {error}\n")
-    print(f"imported {tag}; serve it with BOOK_RATING_MODEL={tag} (or as {args.name}:latest)")
+    print(how_to_serve(tag, BOOK_RATING.name))
 
 
 if __name__ == "__main__":

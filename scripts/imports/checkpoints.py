@@ -89,3 +89,10 @@ def save_imported(
     if checkpoint.kind == "exported":
         return save_artifact(name, metadata, exported=checkpoint.program)
     return save_artifact(name, metadata, state_dict=network.state_dict())
+
+
+def how_to_serve(tag: str, served_name: str) -> str:
+    """What to tell the user after an import: the setting that serves it (by default a
+    runner serves ``<served_name>:latest``, which an import under that name becomes)."""
+    variable = f"MODEL_BUNDLE_{served_name.upper()}_MODEL"
+    return f"imported {tag}; serve it with {variable}={tag}"

@@ -21,9 +21,15 @@ import torch
 from torch import nn
 
 from models.layers import MLP
-from models.tabular.contract import CREDIT, TabularTask
+from models.tabular.contract import CREDIT_TASK, TabularTask
 from models.tabular.network import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
-from scripts.imports.checkpoints import Checkpoint, check_logits, read_checkpoint, save_imported
+from scripts.imports.checkpoints import (
+    Checkpoint,
+    check_logits,
+    how_to_serve,
+    read_checkpoint,
+    save_imported,
+)
 
 
 def read_network(
@@ -48,7 +54,7 @@ def read_network(
 
 
 def import_model(
-    model_path: Path, scaler_path: Path, task: TabularTask = CREDIT, name: str | None = None
+    model_path: Path, scaler_path: Path, task: TabularTask = CREDIT_TASK, name: str | None = None
 ) -> str:
     """Convert, check and store a user's model and scaler; return the new store tag."""
     scaler = MinMaxScaler.from_sklearn(joblib.load(scaler_path))
@@ -77,13 +83,15 @@ def main() -> None:
         "--model", type=Path, required=True, help="TorchScript, torch.export program or state_dict"
     )
     parser.add_argument("--scaler", type=Path, required=True, help="joblib file of a MinMaxScaler")
-    parser.add_argument("--name", default=CREDIT.name, help="store name (default: %(default)s)")
+    parser.add_argument(
+        "--name", default=CREDIT_TASK.name, help="store name (default: %(default)s)"
+    )
     args = parser.parse_args()
     try:
         tag = import_model(args.model, args.scaler, name=args.name)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"import_credit: {error}\n")
-    print(f"imported {tag}; serve it with CREDIT_HEALTH_MODEL={tag} (or as {args.name}:latest)")
+    print(how_to_serve(tag, CREDIT_TASK.name))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ import torch
 from model_bundle.catalogue import MASK_CLASSIFIER
 from models.mask.contract import NUM_CLASSES, Preprocessing
 from models.mask.network import MaskBaseModel, mask_metadata
-from scripts.imports.checkpoints import check_logits, read_checkpoint, save_imported
+from scripts.imports.checkpoints import check_logits, how_to_serve, read_checkpoint, save_imported
 
 
-def import_checkpoint(path: Path, prep: Preprocessing, name: str = MASK_CLASSIFIER) -> str:
+def import_checkpoint(path: Path, prep: Preprocessing, name: str = MASK_CLASSIFIER.name) -> str:
     checkpoint = read_checkpoint(path)
     if checkpoint.kind == "state_dict":
         network: torch.nn.Module = MaskBaseModel()
@@ -53,14 +53,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=defaults.width)
     parser.add_argument("--mean", type=float, nargs=3, default=defaults.mean)
     parser.add_argument("--std", type=float, nargs=3, default=defaults.std)
-    parser.add_argument("--name", default=MASK_CLASSIFIER)
+    parser.add_argument("--name", default=MASK_CLASSIFIER.name)
     args = parser.parse_args()
     prep = Preprocessing(args.height, args.width, tuple(args.mean), tuple(args.std))
     try:
         tag = import_checkpoint(args.checkpoint, prep, args.name)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"import_mask: {error}\n")
-    print(f"imported {tag}; serve it with MASK_CLASSIFIER_MODEL={tag} (or as {args.name}:latest)")
+    print(how_to_serve(tag, MASK_CLASSIFIER.name))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from models.tabular.contract import CREDIT
+from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample
 from scripts.train.tabular import TrainingConfig, train_tabular
 
@@ -15,7 +15,7 @@ from scripts.train.tabular import TrainingConfig, train_tabular
 def train(rows: int = 6000, seed: int = 7) -> str:
     frame = credit_sample(rows=rows, seed=seed)
     return train_tabular(
-        CREDIT,
+        CREDIT_TASK,
         frame,
         TrainingConfig(epochs=40, batch_size=128, learning_rate=5e-3, seed=seed),
         source=f"scripts.train.credit (credit_sample rows={rows} seed={seed})",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.tabular.contract import CREDIT, IRIS
+from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -39,12 +39,12 @@ def credit_sample(rows: int = 6000, seed: int = 7, label_noise: float = 0.03) ->
     )
     unhealthy = (risk > 0).to_numpy()
     flipped = rng.random(rows) < label_noise
-    frame["label"] = np.where(unhealthy ^ flipped, CREDIT.labels[1], CREDIT.labels[0])
+    frame["label"] = np.where(unhealthy ^ flipped, CREDIT_TASK.labels[1], CREDIT_TASK.labels[0])
     return frame
 
 
 def iris() -> pd.DataFrame:
     """Fisher's iris data (150 rows, public domain), shipped in ``scripts/data/iris.csv``."""
     frame = pd.read_csv(DATA_DIR / "iris.csv").rename(columns={"species": "label"})
-    assert tuple(frame.columns[:-1]) == IRIS.features
+    assert tuple(frame.columns[:-1]) == IRIS_TASK.features
     return frame

@@ -6,23 +6,14 @@ python -m scripts.train.defaults [--force]
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import importlib
 
 import bentoml
 
-from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER
-from models.tabular.contract import CREDIT, IRIS
-from scripts.train import books as train_books
-from scripts.train import credit as train_credit
-from scripts.train import iris as train_iris
-from scripts.train import mask as train_mask
+from model_bundle.catalogue import CATALOGUE
 
-DEFAULTS: dict[str, Callable[[], str]] = {
-    CREDIT.name: train_credit.train,
-    IRIS.name: train_iris.train,
-    BOOK_RATING: train_books.train,
-    MASK_CLASSIFIER: train_mask.train,
-}
+# Store name -> the module whose train() stores its default version.
+DEFAULTS: dict[str, str] = {entry.name: entry.trainer for entry in CATALOGUE}
 
 
 def stored_tag(name: str) -> str | None:
@@ -36,11 +27,11 @@ def stored_tag(name: str) -> str | None:
 def train_missing(force: bool = False) -> list[str]:
     """Train the defaults missing from the store (all of them with ``force``); return new tags."""
     trained = []
-    for name, train in DEFAULTS.items():
+    for name in DEFAULTS:
         if not force and (stored := stored_tag(name)):
             print(f"{name}: in the store already ({stored})")
             continue
-        trained.append(train())
+        trained.append(importlib.import_module(DEFAULTS[name]).train())
     return trained
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from models.tabular.contract import IRIS
+from models.tabular.contract import IRIS_TASK
 from scripts.train.datasets import iris
 from scripts.train.tabular import TrainingConfig, train_tabular
 
 
 def train(seed: int = 0) -> str:
     return train_tabular(
-        IRIS,
+        IRIS_TASK,
         iris(),
         TrainingConfig(
             epochs=150, batch_size=16, learning_rate=1e-2, holdout_fraction=0.3, seed=seed

@@ -2,8 +2,9 @@
 
     python -m scripts.train.mask [--per-class 40] [--epochs 25] [--seed 0]
 
-The baseline's BaseModel at a reduced input size (64x48: the synthetic cues are coarse, and
-it trains in seconds on a CPU); an imported baseline checkpoint keeps its own 128x96.
+The baseline's BaseModel at a reduced input size (32x24: the synthetic cues are coarse, and a
+smaller input learns them no worse while training several times faster on a CPU); an
+imported baseline checkpoint keeps its own 128x96.
 Reports held-out accuracy and macro F1 (the competition's metric), stored in the metadata.
 """
 
@@ -22,7 +23,7 @@ from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.network import MaskBaseModel, mask_metadata, normalise
 from scripts.sample_data.mask import faces
 
-DEFAULT_PREPROCESSING = Preprocessing(height=64, width=48)
+DEFAULT_PREPROCESSING = Preprocessing(height=32, width=24)
 BATCH_SIZE = 32
 MAX_LEARNING_RATE = 1e-2  # one-cycle schedule: the plain baseline net learns slowly otherwise
 
@@ -99,7 +100,7 @@ def train(per_class: int = 40, epochs: int = 25, seed: int = 0) -> str:
         data_hash=data_hash(images.tobytes(), labels.tobytes()),
         source=f"scripts.train.mask (mask_sample per_class={per_class} seed={seed})",
     )
-    tag = save_artifact(MASK_CLASSIFIER, metadata, state_dict=model.state_dict())
+    tag = save_artifact(MASK_CLASSIFIER.name, metadata, state_dict=model.state_dict())
     print(f"mask_classifier: saved {tag}")
     return tag
 

@@ -1,0 +1,38 @@
+"""Uploaded photos -> the array the mask runner takes, decoded in the front process.
+
+Decoding and resizing here (not in the runner) keeps the hop small (uint8 at the model's
+input size) and puts the work on the front's core while the runner computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from model_bundle.settings import settings
+from models.mask.contract import Preprocessing, resize
+from models.mask.images import InvalidImageError, load_rgb
+
+
+def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
+    """A 400 shaped like every other validation error: the field, the problem."""
+    error = PydanticCustomError("invalid_image", "{reason}", {"reason": reason})
+    return ValidationError.from_exception_data(
+        "image upload", [InitErrorDetails(type=error, loc=loc, input="<upload>")]
+    )
+
+
+def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) -> np.ndarray:
+    """Decode and resize uploaded files: uint8 [N, H, W, 3], or a 400 naming the bad one."""
+    images = []
+    for index, upload in enumerate(uploads):
+        try:
+            images.append(resize(load_rgb(upload.read_bytes(), settings.max_image_pixels), prep))
+        except InvalidImageError as error:
+            loc = (field,) if field == "image" else (field, index)
+            raise invalid_upload(loc, str(error)) from None
+    return np.stack(images)
