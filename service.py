@@ -52,6 +52,9 @@ from runners.credit import CreditRunner
 from runners.iris import IrisRunner
 from runners.mask import MaskRunner
 
+# A runner starts in seconds (torch, BentoML, the model); a live one answers its probe at once.
+RUNNER_READY_TIMEOUT_S = 2
+
 
 @bentoml.asgi_app(WebPage(), path="/ui", name="web_page")
 @bentoml.service(
@@ -78,11 +81,15 @@ class ModelBundle:
     async def __is_ready__(self) -> bool:
         """Ready when every runner answers its readiness probe. BentoML asks them too, after
         this, but turns a refused connection (a runner being restarted) into a 500; here it is
-        a plain "not ready" (503)."""
+        a plain "not ready" (503).
+
+        A healthy runner answers in milliseconds. A killed one's socket stays open (the
+        arbiter holds it), so a probe with a long timeout would wait for the restarted runner
+        and call it ready; RUNNER_READY_TIMEOUT_S is shorter than a runner takes to start."""
 
         async def ready(runner: Any) -> bool:
             try:
-                return await runner.is_ready(timeout=5)
+                return await runner.is_ready(timeout=RUNNER_READY_TIMEOUT_S)
             except (aiohttp.ClientError, OSError):
                 return False
 

@@ -18,8 +18,8 @@ sending more to a saturated runner would only deepen the queue.
 
 **Batcher or not.** BentoML's adaptive batcher holds a call that arrives alone for about the
 average wait of the calls it saw recently, hoping for company. After a burst that average is tens of
-milliseconds, and the batcher unlearns it slowly (by 5% every 5 s): a single client was
-answered in 18 ms instead of 3 for minutes after a burst (docs/PERFORMANCE.md). A call made
+milliseconds, and the batcher unlearns it slowly (by 5% every 5 s): a single client waited
+several times longer than needed for minutes after a burst (docs/PERFORMANCE.md). A call made
 while no other call to the same method is in flight from this process has nothing to be
 merged with, and the runner is idle; it goes to the method's unbatched twin
 (``<method>_unbatched``) and is answered at once. Calls made while others are in flight go

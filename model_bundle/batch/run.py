@@ -69,7 +69,7 @@ def with_predictions(prepared: Prepared, columns: dict[str, Any]) -> pd.DataFram
     """The valid rows with the prediction columns appended (replacing same-named ones: a
     re-run over an output file replaces its predictions)."""
     rows = prepared.rows.drop(columns=[name for name in columns if name in prepared.rows])
-    # One concat of two frames: inserting columns one by one took 7x longer.
+    # One concat of two frames: inserting columns one by one is several times slower.
     return pd.concat([rows, pd.DataFrame(columns, index=rows.index)], axis=1)
 
 

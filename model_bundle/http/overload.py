@@ -6,8 +6,8 @@ process, instead of queueing them until they time out; health, readiness, metric
 description are never shed. Every 429 or 503 leaving the service (the shedding itself, a
 runner over capacity, the batcher over its latency budget) carries ``Retry-After``.
 
-Why 128: the front answers 400-1,000 requests/s on two cores (README, Performance), so 128
-requests in flight are 0.1-0.3 s of queued work; more would only add latency, not
+Why 128: at the front's throughput on two cores (docs/PERFORMANCE.md), 128 requests in
+flight are a fraction of a second of queued work; more would only add latency, not
 throughput. It is twice the 64 concurrent clients the load test must serve without an
 error, so nominal load is never shed.
 """

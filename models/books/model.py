@@ -11,14 +11,9 @@ import torch
 
 from model_bundle.catalogue import BOOK_RATING
 from models.artifact import Artifact, save_artifact
+from models.books.contract import COLD_REASONS
 from models.books.featurizer import BookCatalogue, BookFeaturizer
 from models.books.network import CatalogueRanker, FieldAwareFactorizationMachine, Output, to_rating
-
-COLD_REASONS = {
-    (False, True): "unknown_user",
-    (True, False): "unknown_book",
-    (False, False): "unknown_user_and_book",
-}
 
 
 @dataclass(frozen=True)

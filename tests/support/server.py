@@ -110,7 +110,7 @@ def launch(log: Path, env: dict[str, str] | None = None, timeout_s: float = 120)
 
 def store_models() -> Path:
     """The ``models`` directory of the current model store ($BENTOML_HOME)."""
-    return Path(bentoml.models.get("iris:latest").path).parents[2]
+    return Path(bentoml.models.get("iris:latest").path).parents[1]
 
 
 def home_sharing_models(home: Path, models: Path) -> Path:
