@@ -43,10 +43,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def default_models() -> dict[str, str]:
-    """Store name -> tag of the default models, trained once into the temporary store."""
-    from scripts.train.defaults import DEFAULTS, stored_tag, train_missing
+    """Store name -> tag of the default models in the temporary store (tests/support/trained.py:
+    trained once per version of the training code)."""
+    from scripts.train.defaults import DEFAULTS, stored_tag
+    from tests.support.trained import default_models
 
-    train_missing()
+    default_models(BENTOML_HOME / "models")
     return {name: str(stored_tag(name)) for name in DEFAULTS}
 
 
