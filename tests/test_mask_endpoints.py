@@ -69,11 +69,20 @@ def test_classify_masks_answers_in_order(client: bentoml.SyncHTTPClient, tmp_pat
 
 
 def test_async_client_concurrent_uploads(server: Server, photo: Path) -> None:
+    """Concurrent uploads through one async client, each photo given as an image in memory.
+
+    Not as paths: BentoML's client opens a path's file and, when *any* call ends, closes
+    every file it opened, so a concurrent upload still sending its body fails ("read of
+    closed file"). docs/API.md says so."""
+    data = photo.read_bytes()
+
     async def main() -> list[dict]:
         async with bentoml.AsyncHTTPClient(server.url) as client:
-            return await asyncio.gather(*(client.classify_mask(image=photo) for _ in range(8)))
+            uploads = (client.classify_mask(image=Image.open(io.BytesIO(data))) for _ in range(8))
+            return await asyncio.gather(*uploads)
 
     answers = asyncio.run(main())
+    assert len(answers) == 8
     assert len({a["class_id"] for a in answers}) == 1
 
 
