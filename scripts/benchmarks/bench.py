@@ -394,7 +394,7 @@ def report(
         lines.append(f"| {kind} | {rss:.0f} | {servers[kind][2]:.1f} |")
     lines += [
         "",
-        "Targets (issue 6). Low-load rows compare medians of the alternating runs. Memory: "
+        "Targets. Low-load rows compare medians of the alternating runs. Memory: "
         "the PSS of the bundle's processes, measured once the other servers had stopped: "
         "each process's private pages plus its share of the pages it maps in common with the "
         "others (torch's libraries), so the figures add up to what the processes use "
@@ -410,7 +410,7 @@ def report(
 
 
 def target_rows(runs: list[Run], bundle_pss_mib: float, ready_s: float) -> list[str]:
-    """One table row per target of issue 6 that this run measured: target, figure, met."""
+    """One table row per performance target this run measured: target, figure, met."""
 
     def find(server: str, name: str, clients: int | None = None) -> Run | None:
         found = [r for r in runs if r.server == server and r.workload.name == name]

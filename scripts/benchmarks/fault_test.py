@@ -1,4 +1,4 @@
-"""Faults under load (issue 5, item 3), loopback only, bounded in time.
+"""Faults under load, loopback only, bounded in time.
 
 1. ``kill -9`` each runner in turn while clients send the whole mix: how long until every
    endpoint answers correctly again, how many requests failed (against how many were in

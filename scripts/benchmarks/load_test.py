@@ -1,5 +1,5 @@
 """Sustained load over every endpoint through the composed service: every answer must be a
-correct 200 (issue 5, item 1). Loopback only, bounded in time.
+correct 200. Loopback only, bounded in time.
 
     python -m scripts.benchmarks.load_test [--clients 64] [--seconds 60] [--write]
 """

@@ -1,4 +1,4 @@
-"""Does resident memory grow under sustained load? (issue 5, item 7). Loopback only.
+"""Does resident memory grow under sustained load? Loopback only.
 
 Sends the whole mix in steps of ``--step`` requests and reads every server process's
 resident set after each step; the target: after ``--total`` requests each process is within

@@ -95,15 +95,18 @@ def outcome_table(tally: Tally) -> str:
 
 
 def command_line() -> str:
-    return "python -m " + " ".join([Path(sys.argv[0]).with_suffix("").name, *sys.argv[1:]])
+    main = sys.modules["__main__"]
+    module = main.__spec__.name if main.__spec__ else Path(sys.argv[0]).with_suffix("").name
+    return "python -m " + " ".join([module, *sys.argv[1:]])
 
 
 def append_report(title: str, body: str, path: Path = REPORT) -> None:
     """Append a dated section to docs/RELIABILITY.md (created with a preamble if missing)."""
     if not path.exists():
         path.write_text(
-            "# Reliability runs\n\nAppended by `scripts/load_test.py`, `scripts/fault_test.py` "
-            "and `scripts/memory_test.py` with `--write`; each section is one run on the "
+            "# Reliability runs\n\nAppended by `python -m scripts.benchmarks.load_test`, "
+            "`scripts.benchmarks.fault_test` and `scripts.benchmarks.memory_test` with "
+            "`--write`; each section is one run on the "
             "machine named in it.\n"
         )
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
