@@ -1,4 +1,4 @@
-"""Which calls the runners' adaptive batcher sees (runners/batching.py).
+"""Which calls the runners' adaptive batcher sees (model_bundle/runner_client.py).
 
 A call made with no other call of the same runner method in flight goes past the batcher, also
 right after a burst (the batcher would hold it, waiting for company); concurrent calls are

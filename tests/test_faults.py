@@ -1,7 +1,8 @@
-"""Faults under load (the short mode of scripts/fault_test.py): a runner killed is reported by
-readiness (503, never 500) and restarted by ``bentoml serve``, only requests in flight at the
-kill may fail; on SIGTERM the runners serve until the front has answered what it accepted. Inside a
-container, where BentoML restarts nothing, a dead runner stops the server instead."""
+"""Faults under load (the short mode of scripts/benchmarks/fault_test.py): a runner killed is
+reported by readiness (503, never 500) and restarted by ``bentoml serve``, only requests in
+flight at the kill may fail; on SIGTERM the runners serve until the front has answered what it
+accepted. Inside a container, where BentoML restarts nothing, a dead runner stops the server
+instead."""
 
 from __future__ import annotations
 

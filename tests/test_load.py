@@ -1,8 +1,8 @@
 """Concurrent load through the composed service over every endpoint: every answer correct.
 
 Also the regression test for BentoML's inter-service session refresh (bentoml #5540, #5544;
-see runners/config.py). With BentoML's default ``runner_connection`` restored, the same burst
-breaks runner connections: runners/calls.py resends those calls (a few still fail: 500s
+see runners/base.py). With BentoML's default ``runner_connection`` restored, the same burst
+breaks runner connections: model_bundle/runner_client.py resends those calls (a few still fail: 500s
 before the resend existed, 503s since); with ours, no call needs resending.
 """
 
@@ -34,7 +34,7 @@ UPSTREAM_DEFAULT = json.dumps(
 )
 
 
-# logged by runners/calls.py for each runner call sent a second time
+# logged by model_bundle/runner_client.py for each runner call sent a second time
 RESENT = "runner connection broke"
 
 
@@ -63,7 +63,7 @@ def test_every_request_under_concurrent_load_succeeds(
 def test_bentomls_default_session_refresh_breaks_runner_calls(
     own_server: Callable[..., Server], default_models: dict[str, str]
 ) -> None:
-    """Proof that runners/config.py's runner_connection is what keeps the test above clean."""
+    """Proof that runners/base.py's runner_connection is what keeps the test above clean."""
     running = own_server({"BENTOML_CONFIG_OVERRIDES": UPSTREAM_DEFAULT})
 
     outcomes = burst(running.url, default_models["book_rating"])
