@@ -5,19 +5,27 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: serve test lint models bento verify-bento container bench venv clean
+.PHONY: serve test lint models bento verify-bento container bench venv serving-venv clean
 
-# The venv is (re)built when it is missing or a requirements file changed.
-$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-batch.txt constraints.txt
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+# Two stamps: serving and the default training need requirements.txt only; tests, lint,
+# benchmarks and the Ray engine need the development set on top. Each is (re)installed when
+# it is missing or one of its requirement files changed.
+$(BIN)/.serving: requirements.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-r requirements-dev.txt -c constraints.txt
+	$(PIP_INSTALL) -r requirements.txt -c constraints.txt
 	touch $@
 
+$(BIN)/.installed: $(BIN)/.serving requirements-dev.txt requirements-batch.txt
+	$(PIP_INSTALL) -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+serving-venv: $(BIN)/.serving
 venv: $(BIN)/.installed
 
 ## Train every default model missing from the model store ($BENTOML_HOME, default ~/bentoml).
-models: venv
+models: serving-venv
 	$(BIN)/python -m scripts.train.defaults
 
 ## Serve the bundle on http://localhost:$(PORT).
@@ -44,7 +52,7 @@ container: bento
 
 ## Benchmark the bundle against a plain FastAPI server; writes docs/PERFORMANCE.md.
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.
-bench: models
+bench: venv models
 	$(BIN)/python -m scripts.benchmarks.bench --write
 
 lint: venv
