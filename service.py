@@ -21,7 +21,7 @@ from model_bundle.answers import feature_matrix, labelled, mask_prediction
 from model_bundle.catalogue import CATALOGUE
 from model_bundle.http.access import ApiKeyAuth, cors_options
 from model_bundle.http.guards import BodySizeLimit, ConciseClientErrors, UploadGuard
-from model_bundle.http.openapi import CorrectedOpenApi
+from model_bundle.http.openapi import serve_corrected_document
 from model_bundle.http.overload import LoadShedding
 from model_bundle.http.web_page import WebPage
 from model_bundle.runner_client import BatchingGate, call_runner
@@ -196,6 +196,7 @@ def served_by(attribute: str) -> int:
 
 
 RUNNERS = sorted(ModelBundle.dependencies, key=served_by)
+serve_corrected_document(ModelBundle)  # /docs.json and the Bento's apis/openapi.yaml
 
 
 # Outermost first: CORS (answers browsers' preflight without a key), API keys, load
@@ -204,7 +205,6 @@ if (cors := cors_options()) is not None:
     ModelBundle.add_asgi_middleware(CORSMiddleware, **cors)
 ModelBundle.add_asgi_middleware(ApiKeyAuth)
 ModelBundle.add_asgi_middleware(LoadShedding)
-ModelBundle.add_asgi_middleware(CorrectedOpenApi, service=ModelBundle)
 ModelBundle.add_asgi_middleware(BodySizeLimit)
 ModelBundle.add_asgi_middleware(
     UploadGuard,
