@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: serve test lint models bento verify-bento container bench venv serving-venv clean
+.PHONY: serve test lint models bento verify-bento container bench venv serving-venv clean \
+	openapi client-py client-ts
 
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -54,6 +55,36 @@ container: bento
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.
 bench: venv models
 	$(BIN)/python -m scripts.benchmarks.bench --write
+
+## The OpenAPI document (what GET /docs.json serves) and clients generated from it, into
+## $(CLIENTS)/ (gitignored). By default the document is written from the code (no server
+## needed); OPENAPI=http://host:3000/docs.json (or a file) takes that one instead.
+CLIENTS ?= clients
+OPENAPI ?=
+DOCUMENT = $(or $(OPENAPI),$(CLIENTS)/openapi.json)
+# A file by its absolute path: openapi-ts reads "dir/file.json" as a registry's "org/project".
+SOURCE = $(if $(findstring ://,$(DOCUMENT)),$(DOCUMENT),$(abspath $(DOCUMENT)))
+WRITTEN = $(if $(OPENAPI),,openapi)
+
+openapi: venv
+	@mkdir -p $(CLIENTS)
+	$(BIN)/python -c "import json, service; \
+		print(json.dumps(service.ModelBundle.openapi_spec.asdict(), indent=2))" \
+		> $(CLIENTS)/openapi.json
+
+## Python: an installable project in $(CLIENTS)/python (openapi-python-client; it formats
+## the code with ruff, hence the venv on PATH).
+client-py: venv $(WRITTEN)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --overwrite \
+		$(if $(findstring ://,$(SOURCE)),--url,--path) $(SOURCE) --output-path $(CLIENTS)/python
+
+## TypeScript: a fetch-based SDK, its types and zod schemas in $(CLIENTS)/typescript
+## (@hey-api/openapi-ts, pinned in package-lock.json; options in openapi-ts.config.mjs).
+client-ts: node_modules/.package-lock.json $(WRITTEN)
+	OPENAPI=$(SOURCE) CLIENT_TS=$(abspath $(CLIENTS))/typescript node_modules/.bin/openapi-ts
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 lint: venv
 	$(BIN)/ruff check .
