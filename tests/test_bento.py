@@ -31,9 +31,9 @@ def test_exported_bento_serves_every_endpoint_and_the_web_page_from_a_fresh_envi
     ]
     assert report["ready_s"] < 60
     # The image runs as a non-root user, on port 3000 (3001: Prometheus), and takes torch from
-    # the CPU index unless UV_TORCH_BACKEND says otherwise at build time.
+    # PyTorch's CPU index (or a local wheel) unless the TORCH_BACKEND build argument says otherwise.
     assert report["image"] == {
         "user": "bentoml",
         "ports": [3000, 3001],
-        "torch_backend_secret": True,
+        "torch_backend_arg": True,
     }

@@ -69,7 +69,7 @@ def dockerfile_facts(bento_path: Path) -> dict[str, object]:
     return {
         "user": next(line.split()[1] for line in lines if line.startswith("USER ")),
         "ports": [int(line.split()[1]) for line in lines if line.startswith("EXPOSE ")],
-        "torch_backend_secret": "--mount=type=secret,id=UV_TORCH_BACKEND" in dockerfile,
+        "torch_backend_arg": "ARG TORCH_BACKEND=cpu" in dockerfile,
     }
 
 
