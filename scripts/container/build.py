@@ -152,12 +152,17 @@ def largest_layers(image: str, count: int = 5) -> list[dict[str, object]]:
     history = json.loads(engine.run("history", "--no-trunc", "--format", "json", image))
     layers = sorted(history, key=lambda layer: layer.get("size", 0), reverse=True)[:count]
     return [
-        {
-            "mb": round(layer.get("size", 0) / 1e6, 1),
-            "step": " ".join(str(layer.get("CreatedBy", "")).split())[:110],
-        }
+        {"mb": round(layer.get("size", 0) / 1e6, 1), "step": step(layer.get("CreatedBy", ""))}
         for layer in layers
     ]
+
+
+def step(created_by: str) -> str:
+    """A layer's Dockerfile step, without the build arguments the engine prefixes it with."""
+    text = " ".join(created_by.split())
+    text = text.split("/bin/sh -c ", 1)[-1].removeprefix("#(nop) ")
+    text = re.sub(r"--mount=\S+ ", "", text)
+    return text[:100]
 
 
 def image_size_mb(image: str) -> float:
