@@ -42,14 +42,12 @@ bento: models
 verify-bento: models
 	$(BIN)/python -m scripts.bento.verify
 
-## Build the container image model_bundle:$(TORCH_BACKEND) with `bentoml containerize` (needs a
-## Docker engine). CPU torch by default; TORCH_BACKEND=cu130 (a uv --torch-backend value) for CUDA.
+## Build the container image model_bundle:$(TORCH_BACKEND) from the Bento with `bentoml containerize`
+## on Docker (when its daemon answers) or Podman. TORCH_BACKEND=cu128 (a uv --torch-backend value)
+## for CUDA; BASE_IMAGE, TORCH_WHEELS, HOST_CA_BUNDLE: see docs/DEPLOYMENT.md.
 TORCH_BACKEND ?= cpu
 container: bento
-	@docker info > /dev/null 2>&1 || { echo "make container needs a running Docker engine" \
-		"(docker info failed); make verify-bento checks the same Bento without one"; exit 1; }
-	UV_TORCH_BACKEND=$(TORCH_BACKEND) $(BIN)/bentoml containerize model_bundle:latest \
-		--image-tag model_bundle:$(TORCH_BACKEND)
+	$(BIN)/python -m scripts.container.build --torch-backend $(TORCH_BACKEND)
 
 ## Benchmark the bundle against a plain FastAPI server; writes docs/PERFORMANCE.md.
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.

@@ -102,15 +102,18 @@ def engine_run(
 
 
 @pytest.fixture(scope="module")
-def builds(
-    engine_name: str, default_models: dict[str, str], request: pytest.FixtureRequest
-) -> tuple[dict, dict]:
-    """The Bento of the session's models, built into the image twice."""
+def bento(default_models: dict[str, str]) -> str:
+    """The Bento of the session's models (``make bento``)."""
     bentoml = str(Path(sys.executable).parent / "bentoml")
     built = subprocess.run(
         [bentoml, "build", "--output", "tag"], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    bento = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    return built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+
+
+@pytest.fixture(scope="module")
+def builds(engine_name: str, bento: str, request: pytest.FixtureRequest) -> tuple[dict, dict]:
+    """The image built twice from the Bento, as ``make container`` builds it."""
     first = image_build.build(bento=bento, tag=IMAGE)
     second = image_build.build(bento=bento, tag=IMAGE)
     report(
@@ -265,6 +268,21 @@ def test_a_second_build_comes_from_the_cache(builds: tuple[dict, dict]) -> None:
     assert second["build_s"] < max(30.0, first["build_s"] / 2), (first, second)
 
 
+def test_the_cuda_image_is_one_setting_away(bento: str) -> None:
+    """TORCH_BACKEND=cu128 builds on the same Dockerfile with torch from PyTorch's CUDA index:
+    the local CPU wheel is not handed in, and the install step takes the backend. (Built where
+    that index can be reached; here only its Dockerfile and arguments are checked.)"""
+    with image_build.build_options("cu128", image_build.BENTOML_BASE_IMAGE) as options:
+        assert "build-arg=TORCH_BACKEND=cu128" in options
+        assert not [option for option in options if option.startswith("build-context=")]
+    with image_build.build_options("cpu", image_build.BENTOML_BASE_IMAGE) as options:
+        assert "build-arg=TORCH_BACKEND=cpu" in options
+    dockerfile = image_build.dockerfile(bento)
+    assert "ARG TORCH_BACKEND=cpu" in dockerfile
+    assert 'torch_source="--torch-backend $TORCH_BACKEND"' in dockerfile
+    assert f"ARG BASE_IMAGE={image_build.BENTOML_BASE_IMAGE}" in dockerfile
+
+
 def test_every_endpoint_answers_through_the_published_port(served: Container) -> None:
     assert check_endpoints(served.url) == ENDPOINTS
 
@@ -312,6 +330,25 @@ async def load_then(container: Container, books_tag: str, action: Callable[[], o
     return tally
 
 
+UNITS = {"B": 1, "kB": 1e3, "KiB": 2**10, "MB": 1e6, "MiB": 2**20, "GB": 1e9, "GiB": 2**30}
+
+
+def memory_mb(container: Container) -> float:
+    """The container's memory (its cgroup's), in MB, as the engine reports it."""
+    usage = engine_run("stats", "--no-stream", "--format", "{{.MemUsage}}", container.name)
+    amount = usage.stdout.split("/")[0].strip()
+    number = amount.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return float(number) * UNITS[amount[len(number) :].strip()] / 1e6
+
+
+def memory_limit_mb() -> float:
+    manifests = yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text())
+    [deployment] = [m for m in manifests if m["kind"] == "Deployment"]
+    limit = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    number, unit = limit["memory"][:-2], limit["memory"][-2:]
+    return float(number) * UNITS[unit + "B"] / 1e6
+
+
 def test_sigterm_under_load_loses_no_accepted_request(
     start: Callable[[], Container], default_models: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
@@ -321,6 +358,7 @@ def test_sigterm_under_load_loses_no_accepted_request(
     stopped: dict[str, float] = {}
 
     def stop() -> None:
+        stopped["memory_mb"] = memory_mb(container)
         stopped["at"] = time.monotonic()
         engine_run("stop", "--time", str(int(STOP_LIMIT_S)), container.name)
         stopped["took"] = time.monotonic() - stopped["at"]
@@ -329,10 +367,12 @@ def test_sigterm_under_load_loses_no_accepted_request(
     before, after = tally.split(stopped["at"])
     report(
         request,
+        f"memory under load {stopped['memory_mb']:.0f} MB; "
         f"SIGTERM under load: exit after {stopped['took']:.1f} s; before it "
         f"{dict(before.by_outcome)}, after it {dict(after.by_outcome)}",
     )
     assert stopped["took"] < STOP_LIMIT_S - 5  # not the engine's SIGKILL at the deadline
+    assert stopped["memory_mb"] < memory_limit_mb()  # deploy/kubernetes.yaml's limit holds
     assert container.state()["ExitCode"] == 0
     assert before.by_outcome[OK] > 0
     assert not {"500", "503", WRONG} & before.by_outcome.keys(), before.by_outcome

@@ -23,8 +23,13 @@ def container() -> dict:
     return spec
 
 
-def test_manifests_are_a_deployment_service_and_autoscaler() -> None:
-    assert [m["kind"] for m in MANIFESTS] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+def test_manifests_are_a_deployment_service_disruption_budget_and_autoscaler() -> None:
+    assert [m["kind"] for m in MANIFESTS] == [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    ]
 
 
 def test_probes_and_metrics_paths_answer(http: httpx.Client) -> None:
