@@ -188,7 +188,9 @@ def build(
     bento: str = "model_bundle:latest",
 ) -> dict[str, object]:
     tag = tag or f"model_bundle:{backend}"
+    started = time.monotonic()
     chosen_base = base_image(base)
+    base_s = time.monotonic() - started
     started = time.monotonic()
     with build_options(backend, chosen_base) as options:
         command = [
@@ -212,6 +214,7 @@ def build(
         "image": tag,
         "base_image": chosen_base,
         "engine": engine.name(),
+        "base_s": round(base_s, 1),  # making the base image, when it had to be made
         "build_s": round(seconds, 1),
         "cached_steps": output.count("Using cache"),
         "size_mb": image_size_mb(tag),
