@@ -8,6 +8,7 @@ answers, uploads, the HTTP layers) and in the runners.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from pydantic import Field
 from starlette.middleware.cors import CORSMiddleware
 
 from model_bundle.answers import feature_matrix, labelled, mask_prediction
-from model_bundle.catalogue import CATALOGUE
+from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
 from model_bundle.http.access import ApiKeyAuth, cors_options
 from model_bundle.http.guards import BodySizeLimit, ConciseClientErrors, UploadGuard
 from model_bundle.http.openapi import serve_corrected_document
@@ -45,6 +46,10 @@ from model_bundle.schemas import (
 )
 from model_bundle.settings import settings
 from model_bundle.uploads import resized_uploads
+from model_bundle.versions.admin_http import AdminApi
+from model_bundle.versions.routing import Route
+from model_bundle.versions.serving import Versions
+from model_bundle.versions.shadow import rating_difference, same_class, top_k_overlap
 from models.mask.contract import Preprocessing
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
 from runners.books import BooksRunner
@@ -70,13 +75,18 @@ class ModelBundle:
     mask = bentoml.depends(MaskRunner)
 
     def __init__(self) -> None:
-        self._described: dict[int, dict[str, Any]] = {}  # by runner client (one each)
         self._batching = BatchingGate(enabled=settings.batching)
+        self.versions = Versions({entry.name: runner for entry, runner in self._served()})
+        AdminApi.versions = self.versions
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
 
     def _runners(self) -> list[Any]:
         """The runners this service depends on (BentoML's list), in catalogue order."""
         return [getattr(self, attribute) for attribute in RUNNERS]
+
+    def _served(self) -> list[tuple[Any, Any]]:
+        """(catalogue entry, runner) of each served model."""
+        return [(CATALOGUE[served_by(a)], getattr(self, a)) for a in RUNNERS]
 
     async def __is_ready__(self) -> bool:
         """Ready when every runner answers its readiness probe. BentoML asks them too, after
@@ -98,33 +108,36 @@ class ModelBundle:
     async def _predict(
         self, runner: Any, task: TabularTask, rows: Sequence[Mapping[str, float]]
     ) -> list[dict[str, Any]]:
-        probabilities, tag = await asyncio.gather(
-            self._batching.call(runner, "predict_proba", feature_matrix(rows, task)),
-            self._tag(runner),
-        )
-        return labelled(probabilities, task, tag)
+        features = feature_matrix(rows, task)
 
-    async def _describe(self, runner: Any) -> dict[str, Any]:
-        """What a runner serves, asked once: a runner's model is fixed for its lifetime."""
-        if id(runner) not in self._described:
-            self._described[id(runner)] = await call_runner(runner.to_async.describe)
-        return self._described[id(runner)]
+        async def call(route: Route) -> Any:
+            return await self._batching.call(runner, f"predict_proba_{route.slot}", features)
 
-    async def _tag(self, runner: Any) -> str:
-        return (await self._describe(runner))["tag"]
+        probabilities, route = await self.versions[task.name].serve(call, same_class)
+        return labelled(probabilities, task, route.tag)
 
     async def _classify(self, uploads: Sequence[Path], field: str) -> list[MaskPrediction]:
-        served = await self._describe(self.mask)
-        prep = Preprocessing.from_metadata(served["preprocessing"])
-        images = await asyncio.to_thread(resized_uploads, uploads, prep, field)
-        probabilities = await self._batching.call(self.mask, "classify", images)
-        return [mask_prediction(p, served["tag"]) for p in probabilities]
+        resized: dict[str, Any] = {}  # by preprocessing: versions may differ in input size
+
+        async def call(route: Route) -> Any:
+            prep = Preprocessing.from_metadata(route.summary["preprocessing"])
+            key = json.dumps(route.summary["preprocessing"], sort_keys=True)
+            if key not in resized:
+                resized[key] = await asyncio.to_thread(resized_uploads, uploads, prep, field)
+            return await self._batching.call(self.mask, f"classify_{route.slot}", resized[key])
+
+        answer, route = await self.versions[MASK_CLASSIFIER.name].serve(call, same_class)
+        return [mask_prediction(p, route.tag) for p in answer]
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
-        ratings, tag = await asyncio.gather(
-            self._batching.call(self.books, "rate", pairs), self._tag(self.books)
+        async def call(route: Route, indices: list[int]) -> Any:
+            chosen = [pairs[i] for i in indices]
+            return await self._batching.call(self.books, f"rate_{route.slot}", chosen)
+
+        answers = await self.versions[BOOK_RATING.name].serve_keyed(
+            [user for user, _ in pairs], call, rating_difference
         )
-        return [BookRating(**rating, model=tag) for rating in ratings]
+        return [BookRating(**rating, model=route.tag) for rating, route in answers]
 
     @bentoml.api(input_spec=CreditFeatures)
     async def predict_credit(self, **features: float) -> CreditPrediction:
@@ -161,11 +174,15 @@ class ModelBundle:
     @bentoml.api(input_spec=RecommendationRequest)
     async def recommend_books(self, user_id: int, k: int) -> Recommendations:
         """The user's top-k books they have not rated; popular books for an unknown user."""
-        answer, tag = await asyncio.gather(
-            call_runner(self.books.to_async.recommend, user_id=user_id, k=k),
-            self._tag(self.books),
+
+        async def call(route: Route) -> Any:
+            recommend = self.books.to_async.recommend
+            return await call_runner(recommend, version=route.tag, user_id=user_id, k=k)
+
+        answer, route = await self.versions[BOOK_RATING.name].serve(
+            call, top_k_overlap, key=user_id
         )
-        return Recommendations(**answer, model=tag)
+        return Recommendations(**answer, model=route.tag)
 
     @bentoml.api
     async def classify_mask(self, image: Path) -> MaskPrediction:
@@ -183,11 +200,10 @@ class ModelBundle:
 
     @bentoml.api
     async def models(self) -> ServedModels:
-        """Every served model: store tag, creation time, training metrics, training data hash."""
-        described = await asyncio.gather(
-            *(call_runner(runner.to_async.describe) for runner in self._runners())
-        )
-        return ServedModels(models=described)
+        """Every served model: its primary's store tag, creation time, training metrics and
+        training data hash, and each of its versions' role (primary, canary or shadow
+        candidate, previous), and when and by whom it was promoted."""
+        return ServedModels(models=await self.versions.describe())
 
 
 def served_by(attribute: str) -> int:
@@ -199,10 +215,12 @@ RUNNERS = sorted(ModelBundle.dependencies, key=served_by)
 serve_corrected_document(ModelBundle)  # /docs.json and the Bento's apis/openapi.yaml
 
 
-# Outermost first: CORS (answers browsers' preflight without a key), API keys, load
-# shedding, then the body guards. BentoML's access log, metrics and timeout wrap them all.
+# Outermost first: CORS (answers browsers' preflight without a key), the admin API (its own
+# keys), API keys, load shedding, then the body guards. BentoML's access log, metrics and
+# timeout wrap them all.
 if (cors := cors_options()) is not None:
     ModelBundle.add_asgi_middleware(CORSMiddleware, **cors)
+ModelBundle.add_asgi_middleware(AdminApi)
 ModelBundle.add_asgi_middleware(ApiKeyAuth)
 ModelBundle.add_asgi_middleware(LoadShedding)
 ModelBundle.add_asgi_middleware(BodySizeLimit)

@@ -163,12 +163,33 @@ class MaskPredictions(BaseModel):
     predictions: list[MaskPrediction]
 
 
+class ModelVersion(BaseModel):
+    tag: str
+    created: str | None = None
+    weights: Literal["state_dict", "torchscript", "exported"] | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    data_hash: str | None = None
+    role: Literal["primary", "canary", "shadow", "candidate_loading", "previous", "unloading"]
+    share: float | None = Field(description="A canary's percentage of live traffic.")
+    promoted_at: str | None
+    promoted_by: str | None
+    loaded: bool = Field(description="Loaded by this replica's runner (routed to only then).")
+    shadow_agreement: dict[str, dict[str, Any]] | None = Field(
+        description="A shadow's agreement with the primary, as measured by this replica."
+    )
+
+
 class ServedModel(BaseModel):
+    """A served model: its primary version's summary first, then all its versions."""
+
     tag: str
     created: str
     weights: Literal["state_dict", "torchscript", "exported"]
     metrics: dict[str, Any]
     data_hash: str | None
+    promoted_at: str | None = None
+    promoted_by: str | None = None
+    versions: list[ModelVersion]
 
 
 class ServedModels(BaseModel):

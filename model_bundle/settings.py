@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from model_bundle.catalogue import CATALOGUE
@@ -71,6 +72,10 @@ def switch(on: str, off: str) -> Callable[[str], bool]:
     return parse
 
 
+def directory(text: str) -> Path:
+    return Path(text.strip()).expanduser()
+
+
 def model_tag(text: str) -> str:
     """A model-store tag, ``name:version`` (``name`` alone means ``name:latest``). The name may
     differ from the served one (a model imported under a name of its own); the runner checks
@@ -113,6 +118,22 @@ def declare(
 
 SETTINGS: tuple[Declared, ...] = (
     declare("api_keys", words, (), "comma-separated API keys; unset: no authentication", "unset"),
+    declare(
+        "admin_keys",
+        words,
+        (),
+        "comma-separated keys of the admin API (`/admin/...`, model versions); unset: the "
+        "admin API is off (404)",
+        "unset",
+    ),
+    declare(
+        "state_dir",
+        directory,
+        None,
+        "where each model's routing state (primary, candidate, share ...) is kept; replicas "
+        "sharing it serve the same versions",
+        "$BENTOML_HOME/model_bundle-state",
+    ),
     declare(
         "cors_origins",
         words,
@@ -181,6 +202,8 @@ class Settings:
     """The settings in force, typed; :func:`from_environ` reads them."""
 
     api_keys: tuple[str, ...]
+    admin_keys: tuple[str, ...]
+    state_dir: Path
     cors_origins: tuple[str, ...]
     max_concurrent_requests: int
     max_request_bytes: int
@@ -235,6 +258,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise SettingsError("; ".join(problems))
     tags = {entry.name: values.pop(f"{entry.name}_model") for entry in CATALOGUE}
+    if values["state_dir"] is None:  # BentoML's own default home
+        home = environ.get("BENTOML_HOME") or str(Path.home() / "bentoml")
+        values["state_dir"] = Path(home) / "model_bundle-state"
     return Settings(**values, model_tags=tags)
 
 

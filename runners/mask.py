@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import bentoml
 import numpy as np
 
 from model_bundle.catalogue import MASK_CLASSIFIER
-from runners.base import JsonArray, ModelRunner, runner
+from runners.base import JsonArray, ModelRunner, batchable, runner
 
 if TYPE_CHECKING:
     from models.artifact import Artifact
+    from models.mask.network import MaskClassifier
 
 # A small CNN on a CPU gains little from big batches; 16 keeps the queue short.
 MAX_BATCH_IMAGES = 16
@@ -24,20 +24,19 @@ MAX_LATENCY_MS = 2000
 
 @runner(MASK_CLASSIFIER)
 class MaskRunner(ModelRunner):
-    def load(self, artifact: Artifact) -> None:
+    def load(self, artifact: Artifact) -> MaskClassifier:
         from models.mask.network import MaskClassifier
 
-        self.classifier = MaskClassifier(artifact)
-        self.prep = self.classifier.prep
+        return MaskClassifier(artifact)
 
-    def warm_up(self) -> None:
-        self.classifier.classify(np.zeros((1, self.prep.height, self.prep.width, 3), np.uint8))
+    def warm_up(self, model: MaskClassifier) -> None:
+        model.classify(np.zeros((1, model.prep.height, model.prep.width, 3), np.uint8))
 
-    def description(self) -> dict[str, Any]:
+    def description(self, model: MaskClassifier) -> dict[str, Any]:
         """The input size and normalisation the front must resize to."""
-        return {"preprocessing": self.prep.to_metadata()}
+        return {"preprocessing": model.prep.to_metadata()}
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_IMAGES, max_latency_ms=MAX_LATENCY_MS)
-    def classify(self, images: np.ndarray) -> JsonArray:
+    @batchable(max_batch_size=MAX_BATCH_IMAGES, max_latency_ms=MAX_LATENCY_MS)
+    def classify(self, model: MaskClassifier, images: np.ndarray) -> JsonArray:
         """Class probabilities float32 [N, 18] for resized RGB images uint8 [N, H, W, 3]."""
-        return self.classifier.classify(images)
+        return model.classify(images)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from model_bundle.settings import from_environ
 from models.tabular.contract import CREDIT_TASK
@@ -20,8 +21,9 @@ import json
 import numpy as np
 from runners.credit import CreditRunner
 runner = CreditRunner()
-probabilities = runner.predict_proba(np.zeros((2, 5), np.float32))
-print(json.dumps({"tag": runner.describe()["tag"], "shape": list(probabilities.shape)}))
+probabilities = runner.predict_proba_0(np.zeros((2, 5), np.float32))
+[served] = runner.versions()["versions"]
+print(json.dumps({"tag": served["tag"], "shape": list(probabilities.shape)}))
 """
 
 
@@ -31,14 +33,18 @@ def test_default_is_latest() -> None:
     assert pinned.model_tag("credit_health") == "credit_health:abc"
 
 
-def test_runner_serves_the_pinned_version() -> None:
+def test_runner_serves_the_pinned_version(tmp_path: Path) -> None:
     task = dataclasses.replace(CREDIT_TASK, name="credit_pinned_test")
     frame = credit_sample(rows=300)
     pinned = train_tabular(task, frame, TrainingConfig(epochs=1), "test")
     newer = train_tabular(task, frame, TrainingConfig(epochs=1, seed=1), "test")
     assert pinned != newer
 
-    env = {**os.environ, "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": pinned}
+    env = {
+        **os.environ,
+        "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": pinned,
+        "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),  # no routing state: the setting's
+    }
     result = subprocess.run(
         [sys.executable, "-c", RUNNER_DESCRIBE],
         cwd=ROOT,

@@ -1,0 +1,232 @@
+"""What the admin API does to a model's versions: each operation checks its input, then
+changes the routing state (under the state's lock) or leaves it as it was.
+
+A candidate is loaded by this replica's runner *before* the state names it, so the answer
+to ``POST .../candidate`` means "loaded, warmed up and routed"; other replicas' runners load
+it when they read the new state, and their fronts route to it once loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from http import HTTPStatus
+from typing import Any
+
+from model_bundle.runner_client import call_runner
+from model_bundle.versions.serving import ModelVersions, Versions
+from model_bundle.versions.state import MODES, Event, RoutingState, now
+
+
+class AdminError(Exception):
+    """A refused operation: its status, message and the bundle's ``detail`` list."""
+
+    def __init__(self, status: HTTPStatus, field: str, kind: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.body = {"error": msg, "detail": [{"type": kind, "loc": ["body", field], "msg": msg}]}
+
+
+def share_value(body: dict[str, Any], default: float | None = None) -> float:
+    value = body.get("share", default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= 100
+    ):
+        raise AdminError(
+            HTTPStatus.BAD_REQUEST,
+            "share",
+            "share_out_of_range",
+            f"share must be a number from 0 to 100 (percent of live traffic), got {value!r}",
+        )
+    return float(value)
+
+
+def mode_value(body: dict[str, Any], default: str) -> str:
+    mode = body.get("mode", default)
+    if mode not in MODES:
+        raise AdminError(
+            HTTPStatus.BAD_REQUEST,
+            "mode",
+            "invalid_mode",
+            f"mode must be one of {', '.join(MODES)}, got {mode!r}",
+        )
+    return str(mode)
+
+
+def by_value(body: dict[str, Any], key_name: str) -> str:
+    by = body.get("by", key_name)
+    if not isinstance(by, str) or not 0 < len(by) <= 100:
+        raise AdminError(
+            HTTPStatus.BAD_REQUEST, "by", "invalid_by", "by must be a name of 1 to 100 characters"
+        )
+    return by
+
+
+KNOWN_FIELDS = {
+    "candidate": {"tag", "mode", "share", "by"},
+    "share": {"share", "mode", "by"},
+    "promote": {"by"},
+    "rollback": {"by"},
+    "drop": {"by"},
+}
+
+
+async def operate(
+    versions: Versions, name: str, action: str, body: dict[str, Any], key_name: str
+) -> dict[str, Any]:
+    """Apply ``action`` to model ``name``; its state and routing afterwards."""
+    unknown = sorted(set(body) - KNOWN_FIELDS[action])
+    if unknown:
+        raise AdminError(
+            HTTPStatus.BAD_REQUEST,
+            unknown[0],
+            "extra_forbidden",
+            f"unexpected field {unknown[0]!r}",
+        )
+    model = versions[name]
+    by = by_value(body, key_name)
+    routing = await model.refresh()
+    if action == "candidate":
+        tag = body.get("tag")
+        if not isinstance(tag, str) or not tag.strip():
+            msg = "tag: a model tag, name:version"
+            raise AdminError(HTTPStatus.BAD_REQUEST, "tag", "missing", msg)
+        mode = mode_value(body, "shadow")
+        share = share_value(body, 0.0)
+        held = model.watched.state
+        if held is not None and held.candidate:
+            raise AdminError(
+                HTTPStatus.CONFLICT,
+                "tag",
+                "candidate_exists",
+                f"{name} already has a candidate, {held.candidate}: promote it or remove it "
+                "(DELETE .../candidate) first",
+            )
+        answer = await call_runner(model.runner.to_async.load_version, tag=tag.strip())
+        if "error" in answer:
+            problem = answer["error"]
+            status = {
+                "unknown_version": HTTPStatus.NOT_FOUND,
+                "busy": HTTPStatus.CONFLICT,
+            }.get(problem["type"], HTTPStatus.BAD_REQUEST)
+            raise AdminError(status, "tag", problem["type"], problem["msg"])
+        loaded = answer["tag"]
+        primary = routing.primary.tag if held is None else held.primary
+        if loaded == primary:
+            raise AdminError(
+                HTTPStatus.CONFLICT, "tag", "already_primary", f"{loaded} is {name}'s primary"
+            )
+
+        def change(state: RoutingState) -> RoutingState:
+            if state.candidate:
+                raise AdminError(
+                    HTTPStatus.CONFLICT,
+                    "tag",
+                    "candidate_exists",
+                    f"{name} already has a candidate, {state.candidate}",
+                )
+            event = Event("candidate", loaded, by, now(), {"mode": mode, "share": share})
+            return state.changed(event, candidate=loaded, mode=mode, share=share)
+
+        return await commit(model, change, answer)
+
+    if action == "share":
+        share = share_value(body)
+
+        def change(state: RoutingState) -> RoutingState:
+            no_candidate(state)
+            mode = mode_value(body, state.mode)
+            event = Event("share", state.candidate, by, now(), {"mode": mode, "share": share})
+            return state.changed(event, mode=mode, share=share)
+
+    elif action == "promote":
+
+        def change(state: RoutingState) -> RoutingState:
+            no_candidate(state)
+            if state.candidate not in routing.loaded:
+                raise AdminError(
+                    HTTPStatus.CONFLICT, "tag", "loading", f"{state.candidate} is still loading"
+                )
+            event = Event("promote", state.candidate, by, now(), {"replaced": state.primary})
+            return state.changed(
+                event, primary=state.candidate, candidate=None, share=0.0, previous=state.primary
+            )
+
+    elif action == "rollback":
+
+        def change(state: RoutingState) -> RoutingState:
+            if not state.previous:
+                raise AdminError(
+                    HTTPStatus.CONFLICT,
+                    "model",
+                    "no_previous",
+                    f"{name} has no previous primary to roll back to",
+                )
+            if state.previous not in routing.loaded:
+                raise AdminError(
+                    HTTPStatus.CONFLICT, "model", "loading", f"{state.previous} is still loading"
+                )
+            event = Event("rollback", state.previous, by, now(), {"replaced": state.primary})
+            candidate = None if state.candidate == state.previous else state.candidate
+            return state.changed(
+                event, primary=state.previous, previous=state.primary, candidate=candidate
+            )
+
+    else:  # drop the candidate
+
+        def change(state: RoutingState) -> RoutingState:
+            no_candidate(state)
+            event = Event("drop", state.candidate, by, now())
+            return state.changed(event, candidate=None, share=0.0)
+
+    return await commit(model, change)
+
+
+def no_candidate(state: RoutingState) -> None:
+    if not state.candidate:
+        raise AdminError(
+            HTTPStatus.CONFLICT,
+            "model",
+            "no_candidate",
+            f"{state.model} has no candidate (POST .../candidate loads one)",
+        )
+
+
+async def commit(
+    model: ModelVersions, change: Any, served: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read-modify-write the state under its lock, then route by it at once here."""
+    states, name = model.states, model.entry.name
+    with states.locked(name):
+        state = states.read(name)
+        if state is None:  # the first change: what is served now becomes the state
+            assert model.routing is not None
+            primary = model.routing.primary.tag
+            start = Event("start", primary, "settings", now())
+            state = RoutingState(name, primary, history=(start,))
+        new = change(state)
+        states.write(new)
+    model.reread()
+    routing = await model.refresh(served)
+    return describe_state(model, routing)
+
+
+def describe_state(model: ModelVersions, routing: Any) -> dict[str, Any]:
+    state = model.watched.state
+    return {
+        "model": model.entry.name,
+        "primary": state.primary if state else routing.primary.tag,
+        "candidate": state.candidate if state else None,
+        "mode": state.mode if state and state.candidate else None,
+        "share": state.share if state and state.candidate else 0.0,
+        "previous": state.previous if state else None,
+        "serving": {
+            "primary": routing.primary.tag,
+            "candidate": routing.candidate.tag if routing.candidate else None,
+            "role": routing.candidate.role if routing.candidate else None,
+        },
+        "loaded": sorted(routing.loaded),
+        "history": [vars(e) | {} for e in (state.history if state else ())][-20:],
+    }

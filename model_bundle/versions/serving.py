@@ -1,0 +1,207 @@
+"""The front's side of versions: one :class:`ModelVersions` per served model, which knows
+the routing in force (re-read when the state file changes, restricted to what the runner
+has loaded), picks the version of each request, counts answers and sends shadow copies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from model_bundle.catalogue import CATALOGUE, ServedModel
+from model_bundle.runner_client import call_runner
+from model_bundle.settings import settings
+from model_bundle.versions.metrics import metrics
+from model_bundle.versions.routing import Buckets, Route, Routing, effective, keyed_bucket
+from model_bundle.versions.shadow import Shadows
+from model_bundle.versions.state import StateDirectory, Watched
+
+T = TypeVar("T")
+logger = logging.getLogger("model_bundle")
+STATE_POLL_S = 1.0
+# How often the runner is asked what it has loaded while the state names a version it has
+# not (still loading), and at the latest (a restarted runner reloads into other slots).
+PENDING_POLL_S = 1.0
+RECHECK_S = 5.0
+PRIMARY_FIELDS = ("tag", "created", "weights", "metrics", "data_hash", "promoted_at", "promoted_by")
+
+
+class ModelVersions:
+    """Routing of one model's requests over the versions its runner has loaded."""
+
+    def __init__(
+        self, entry: ServedModel, runner: Any, states: StateDirectory, shadows: Shadows
+    ) -> None:
+        self.entry = entry
+        self.runner = runner
+        self.states = states
+        self.shadows = shadows
+        self.watched = Watched(states, entry.name, STATE_POLL_S)
+        self.routing: Routing | None = None
+        self.asked = float("-inf")
+        self.lock = asyncio.Lock()
+        self.buckets = Buckets()
+
+    def pending(self) -> bool:
+        """The state names a primary or candidate the runner has not reported loaded."""
+        routing, state = self.routing, self.watched.state
+        if routing is None:
+            return True
+        if state is None:
+            return False
+        return any(tag not in routing.loaded for tag in (state.primary, state.candidate) if tag)
+
+    async def current(self) -> Routing:
+        """The routing in force: a stat of the state file at most once a second, and a call
+        to the runner only when the file changed or a version is still loading."""
+        clock = time.monotonic()
+        changed = self.watched.poll(clock)
+        wait = PENDING_POLL_S if self.pending() else RECHECK_S
+        if self.routing is None or changed or clock - self.asked >= wait:
+            await self.refresh()
+        assert self.routing is not None
+        return self.routing
+
+    async def refresh(self, served: dict[str, Any] | None = None) -> Routing:
+        """Ask the runner what it has loaded (unless ``served`` says) and rebuild the routing.
+        Concurrent requests wait for one refresh rather than each asking."""
+        async with self.lock:
+            self.asked = time.monotonic()
+            if served is None:
+                served = await call_runner(self.runner.to_async.versions)
+            last = self.routing.primary.tag if self.routing else None
+            self.routing = effective(self.entry.name, self.watched.state, served, last)
+            self.publish(self.routing)
+            return self.routing
+
+    def reread(self) -> None:
+        """Read the state file now (after this front changed it)."""
+        self.watched.checked = float("-inf")
+        self.watched.poll(time.monotonic())
+
+    def publish(self, routing: Routing) -> None:
+        candidate = routing.candidate
+        if candidate is not None:
+            share = routing.share if candidate.role == "canary" else 0.0
+            metrics()["share"].labels(model=self.entry.name, version=candidate.tag).set(share)
+
+    def count(self, route: Route, answers: int = 1) -> None:
+        metrics()["answers"].labels(model=self.entry.name, version=route.tag, role=route.role).inc(
+            answers
+        )
+
+    def pick(self, routing: Routing, key: int | None = None) -> Route:
+        bucket = self.buckets.next() if key is None else keyed_bucket(self.entry.name, key)
+        if routing.canary(bucket):
+            assert routing.candidate is not None
+            return routing.candidate
+        return routing.primary
+
+    def describe(self, routing: Routing) -> dict[str, Any]:
+        """What ``models`` says of this model: its primary's summary, then every version."""
+        state = routing.state
+        named = [t for t in (state.candidate, state.previous) if t] if state else []
+        tags = dict.fromkeys([routing.primary.tag, *named])
+        tags.update(dict.fromkeys(sorted(routing.loaded)))
+        versions = []
+        for tag in tags:
+            summary = dict(routing.loaded.get(tag, {"tag": tag}))
+            summary.pop("slot", None)
+            summary.pop("preprocessing", None)
+            promoted = state.promoted(tag) if state else None
+            role = version_role(routing, tag)
+            versions.append(
+                {
+                    **summary,
+                    "role": role,
+                    "share": routing.share if role == "canary" else None,
+                    "promoted_at": promoted.at if promoted else None,
+                    "promoted_by": promoted.by if promoted else None,
+                    "loaded": tag in routing.loaded,
+                    "shadow_agreement": self.shadows.measured(self.entry.name, tag) or None,
+                }
+            )
+        primary = {k: v for k, v in versions[0].items() if k in PRIMARY_FIELDS}
+        return {**primary, "versions": versions}
+
+    async def serve(
+        self,
+        call: Callable[[Route], Awaitable[T]],
+        compare: Callable[[T, T], tuple[float, int]],
+        key: int | None = None,
+    ) -> tuple[T, Route]:
+        """``call(route)`` for the version picked for this request; a shadow gets a copy."""
+        routing = await self.current()
+        route = self.pick(routing, key)
+        answer = await call(route)
+        self.count(route)
+        shadow = routing.shadow()
+        if shadow is not None and route.role == "primary":
+            self.shadows.send(self.entry.name, shadow.tag, lambda: call(shadow), answer, compare)
+        return answer, route
+
+    async def serve_keyed(
+        self,
+        keys: Sequence[int],
+        call: Callable[[Route, list[int]], Awaitable[list[T]]],
+        compare: Callable[[list[T], list[T]], tuple[float, int]],
+    ) -> list[tuple[T, Route]]:
+        """Items of one request each by the version picked for its key (sticky per user),
+        one call per version; answers in item order."""
+        routing = await self.current()
+        groups: dict[Route, list[int]] = defaultdict(list)
+        for index, key in enumerate(keys):
+            groups[self.pick(routing, key)].append(index)
+        answers: list[Any] = [None] * len(keys)
+        results = await asyncio.gather(*(call(r, indices) for r, indices in groups.items()))
+        for (route, indices), result in zip(groups.items(), results, strict=True):
+            self.count(route)
+            for index, answer in zip(indices, result, strict=True):
+                answers[index] = (answer, route)
+        shadow = routing.shadow()
+        if shadow is not None:
+            everything = list(range(len(keys)))
+            primary = [answer for answer, _ in answers]
+            self.shadows.send(
+                self.entry.name, shadow.tag, lambda: call(shadow, everything), primary, compare
+            )
+        return answers
+
+
+def version_role(routing: Routing, tag: str) -> str:
+    if tag == routing.primary.tag:
+        return "primary"
+    if routing.candidate is not None and tag == routing.candidate.tag:
+        return routing.candidate.role
+    state = routing.state
+    if state is not None and tag == state.candidate:
+        return "candidate_loading"
+    if state is not None and tag == state.previous:
+        return "previous"
+    return "unloading"
+
+
+class Versions:
+    """Every served model's :class:`ModelVersions`, by store name (catalogue order)."""
+
+    def __init__(self, runners: dict[str, Any]) -> None:
+        self.states = StateDirectory(settings.state_dir)
+        self.shadows = Shadows()
+        self.models = {
+            entry.name: ModelVersions(entry, runners[entry.name], self.states, self.shadows)
+            for entry in CATALOGUE
+        }
+
+    def __getitem__(self, name: str) -> ModelVersions:
+        return self.models[name]
+
+    async def describe(self) -> list[dict[str, Any]]:
+        """Per model: its primary's summary, and every version's role and promotion."""
+        routings = await asyncio.gather(*(model.refresh() for model in self.models.values()))
+        return [
+            model.describe(routing)
+            for model, routing in zip(self.models.values(), routings, strict=True)
+        ]
