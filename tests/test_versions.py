@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -288,3 +291,35 @@ def test_the_choice_survives_a_restart_and_is_shared_by_replicas(
                     break
                 time.sleep(0.2)
         assert model == default_models["credit_health"]
+
+
+def test_the_admin_api_is_in_the_openapi_document_only_when_on(
+    versioned: Server, http: httpx.Client
+) -> None:
+    paths = httpx.get(f"{versioned.url}/docs.json").json()["paths"]
+    assert {"post", "delete"} <= set(paths["/admin/models/{name}/candidate"])
+    assert paths["/admin/models/{name}/share"]["post"]["responses"]["400"]
+    assert not any(path.startswith("/admin") for path in http.get("/docs.json").json()["paths"])
+
+
+def cli(server: Server, *args: str, key: str = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "model_bundle.admin", "--url", server.url, "--key", key]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_cli_drives_the_admin_api(versioned: Server, credit_candidate: str) -> None:
+    listed = cli(versioned, "list")
+    assert listed.returncode == 0, listed.stderr
+    models = [model["model"] for model in json.loads(listed.stdout)["models"]]
+    assert models[:2] == ["credit_health", "iris"]
+
+    loaded = cli(versioned, "--by", "cli-test", "candidate", "credit_health", credit_candidate,
+                 "--mode", "canary", "--share", "10")  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["share"] == 10.0
+    assert json.loads(loaded.stdout)["history"][-1]["by"] == "cli-test"
+    too_much = cli(versioned, "share", "credit_health", "101")
+    assert too_much.returncode == 1 and "share_out_of_range" in too_much.stderr
+    assert cli(versioned, "drop", "credit_health").returncode == 0
+    refused = cli(versioned, "list", key="not-the-key")
+    assert refused.returncode == 1 and "invalid admin key" in refused.stderr

@@ -39,6 +39,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from model_bundle.settings import settings
+from model_bundle.versions.openapi import SCHEMES as ADMIN_SCHEMES
+from model_bundle.versions.openapi import TAG as ADMIN_TAG
+from model_bundle.versions.openapi import admin_paths
 
 OPENAPI_VERSION = "3.1.0"
 # The project's version (pyproject.toml, which the Bento does not ship; a test keeps the two
@@ -233,11 +236,16 @@ def corrected_spec(service: Any, authenticated: bool) -> dict[str, Any]:
     components: dict[str, Any] = {"schemas": dict(sorted(schemas.items()))}
     if authenticated:
         components["securitySchemes"] = SECURITY_SCHEMES
+    tags = [API_TAG, *(tag for tag in generated["tags"] if tag["name"] == "Infrastructure")]
+    if settings.admin_keys:  # the admin API exists only then
+        paths.update(admin_paths())
+        components.setdefault("securitySchemes", {}).update(ADMIN_SCHEMES)
+        tags.append(ADMIN_TAG)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": service.name, "version": API_VERSION, "description": DESCRIPTION},
         "servers": generated["servers"],
-        "tags": [API_TAG, *(tag for tag in generated["tags"] if tag["name"] == "Infrastructure")],
+        "tags": tags,
         "paths": paths,
         "components": components,
     }

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from bentoml.exceptions import ServiceUnavailable
+
 from model_bundle.catalogue import CATALOGUE, ServedModel
 from model_bundle.runner_client import call_runner
 from model_bundle.settings import settings
@@ -26,6 +28,9 @@ STATE_POLL_S = 1.0
 # not (still loading), and at the latest (a restarted runner reloads into other slots).
 PENDING_POLL_S = 1.0
 RECHECK_S = 5.0
+# A live runner answers at once; a killed one's socket stays open (the arbiter holds it), and
+# a call there would wait for the restarted runner.
+VERSIONS_TIMEOUT_S = 2.0
 PRIMARY_FIELDS = ("tag", "created", "weights", "metrics", "data_hash", "promoted_at", "promoted_by")
 
 
@@ -42,6 +47,7 @@ class ModelVersions:
         self.watched = Watched(states, entry.name, STATE_POLL_S)
         self.routing: Routing | None = None
         self.asked = float("-inf")
+        self.routing_stale = False
         self.lock = asyncio.Lock()
         self.buckets = Buckets()
 
@@ -60,9 +66,18 @@ class ModelVersions:
         clock = time.monotonic()
         changed = self.watched.poll(clock)
         wait = PENDING_POLL_S if self.pending() else RECHECK_S
-        if self.routing is None or changed or clock - self.asked >= wait:
-            await self.refresh()
-        assert self.routing is not None
+        due = changed or self.routing_stale or clock - self.asked >= wait
+        if self.routing is None:
+            return await self.refresh()
+        # While one request asks the runner, the others keep the routing in force: it routes
+        # only to loaded versions, and a slot keeps its version for UNLOAD_GRACE_S after the
+        # state stops naming it, so it stays right for far longer than a refresh takes.
+        if due and not self.lock.locked():
+            try:
+                await self.refresh()
+            except Exception as error:  # the runner is down: its calls will say so
+                logger.warning("%s: cannot ask the runner its versions: %s", self.entry.name, error)
+                self.asked = time.monotonic() - RECHECK_S + PENDING_POLL_S  # again in 1 s
         return self.routing
 
     async def refresh(self, served: dict[str, Any] | None = None) -> Routing:
@@ -70,8 +85,16 @@ class ModelVersions:
         Concurrent requests wait for one refresh rather than each asking."""
         async with self.lock:
             self.asked = time.monotonic()
+            self.routing_stale = False
             if served is None:
-                served = await call_runner(self.runner.to_async.versions)
+                try:
+                    served = await asyncio.wait_for(
+                        call_runner(self.runner.to_async.versions), VERSIONS_TIMEOUT_S
+                    )
+                except TimeoutError as error:  # down or restarting: 503, the client may retry
+                    raise ServiceUnavailable(
+                        f"the {self.entry.name} runner did not answer in time"
+                    ) from error
             last = self.routing.primary.tag if self.routing else None
             self.routing = effective(self.entry.name, self.watched.state, served, last)
             self.publish(self.routing)
@@ -99,6 +122,16 @@ class ModelVersions:
             assert routing.candidate is not None
             return routing.candidate
         return routing.primary
+
+    async def checked(self, call: Awaitable[T]) -> T:
+        """``call``'s answer; a failed call makes the next request ask the runner again
+        first: a runner restarted by the arbiter may hold its versions in other slots."""
+        try:
+            return await call
+        except Exception:
+            self.asked = float("-inf")
+            self.routing_stale = True
+            raise
 
     def describe(self, routing: Routing) -> dict[str, Any]:
         """What ``models`` says of this model: its primary's summary, then every version."""
@@ -136,7 +169,7 @@ class ModelVersions:
         """``call(route)`` for the version picked for this request; a shadow gets a copy."""
         routing = await self.current()
         route = self.pick(routing, key)
-        answer = await call(route)
+        answer = await self.checked(call(route))
         self.count(route)
         shadow = routing.shadow()
         if shadow is not None and route.role == "primary":
@@ -156,7 +189,9 @@ class ModelVersions:
         for index, key in enumerate(keys):
             groups[self.pick(routing, key)].append(index)
         answers: list[Any] = [None] * len(keys)
-        results = await asyncio.gather(*(call(r, indices) for r, indices in groups.items()))
+        results = await self.checked(
+            asyncio.gather(*(call(r, indices) for r, indices in groups.items()))
+        )
         for (route, indices), result in zip(groups.items(), results, strict=True):
             self.count(route)
             for index, answer in zip(indices, result, strict=True):
