@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from model_bundle.catalogue import BOOK_RATING
 from models.tabular.contract import CREDIT_TASK
@@ -296,7 +297,9 @@ def test_the_choice_survives_a_restart_and_is_shared_by_replicas(
 def test_the_admin_api_is_in_the_openapi_document_only_when_on(
     versioned: Server, http: httpx.Client
 ) -> None:
-    paths = httpx.get(f"{versioned.url}/docs.json").json()["paths"]
+    document = httpx.get(f"{versioned.url}/docs.json").json()
+    assert [str(e) for e in OpenAPIV31SpecValidator(document).iter_errors()] == []
+    paths = document["paths"]
     assert {"post", "delete"} <= set(paths["/admin/models/{name}/candidate"])
     assert paths["/admin/models/{name}/share"]["post"]["responses"]["400"]
     assert not any(path.startswith("/admin") for path in http.get("/docs.json").json()["paths"])
