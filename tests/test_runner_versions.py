@@ -1,0 +1,81 @@
+"""A runner's version slots, in a process of its own (no server): a second version loads into
+a slot of its own while the first keeps its slot, each slot's API answers with its own
+model, a bad tag is refused naming the problem, and a version the state stops naming is
+freed only after the grace period."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from models.tabular.contract import CREDIT_TASK
+from scripts.train.datasets import credit_sample
+from scripts.train.tabular import TrainingConfig, train_tabular
+from tests.support.server import ROOT
+
+SLOTS_SCRIPT = """
+import asyncio, json, sys, time
+import numpy as np
+import runners.base as base
+from models.artifact import Artifact
+from models.tabular.contract import CREDIT_TASK
+from models.tabular.network import load_classifier
+from runners.credit import CreditRunner
+
+first, second = sys.argv[1], sys.argv[2]
+runner = CreditRunner()
+x = np.random.default_rng(0).uniform(0, 3, (64, 5)).astype(np.float32)
+answer = {"boot": [v["tag"] for v in runner.versions()["versions"]]}
+loaded = asyncio.run(runner.load_version(second))
+answer["loaded"] = {v["tag"]: v["slot"] for v in loaded["versions"]}
+own = {t: load_classifier(Artifact.load(t), CREDIT_TASK).predict_proba(x) for t in (first, second)}
+answer["models_differ"] = not np.allclose(own[first], own[second])
+by_slot = {0: runner.predict_proba_0_unbatched(x), 1: runner.predict_proba_1(x)}
+answer["slots_answer_their_own_model"] = all(
+    np.allclose(by_slot[slot], own[tag]) for tag, slot in answer["loaded"].items()
+)
+answer["unknown"] = asyncio.run(runner.load_version("credit_health:nosuchversion"))["error"]["type"]
+answer["iris"] = asyncio.run(runner.load_version("iris:latest"))["error"]["type"]
+base.UNLOAD_GRACE_S = 0.5  # the state names only the first version: the second leaves
+runner.sync()
+answer["kept_in_grace"] = len(runner.versions()["versions"])
+time.sleep(0.6)
+runner.sync()
+answer["after_grace"] = [v["tag"] for v in runner.versions()["versions"]]
+print(json.dumps(answer))
+"""
+
+
+def test_a_runner_serves_each_version_from_its_own_slot(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
+    task = dataclasses.replace(CREDIT_TASK, name="credit_slots_test")
+    first = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
+    second = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1, seed=5), "test")
+    env = {
+        **os.environ,
+        "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": first,
+        "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SLOTS_SCRIPT, first, second],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["boot"] == [first]
+    assert answer["loaded"] == {first: 0, second: 1}
+    assert answer["models_differ"] and answer["slots_answer_their_own_model"]
+    assert answer["unknown"] == "unknown_version"
+    assert answer["iris"] == "invalid_artifact"
+    assert answer["kept_in_grace"] == 2
+    assert answer["after_grace"] == [first]
