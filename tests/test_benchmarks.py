@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scripts.benchmarks import bench
 from scripts.benchmarks import mask as bench_mask
 from scripts.benchmarks import recommend as bench_recommend
+from scripts.benchmarks import versions as bench_versions
 
 
 def test_recommend_benchmark_runs_and_reports_both_paths() -> None:
@@ -31,3 +34,16 @@ def test_side_by_side_benchmark_runs_in_tiny_mode(server, default_models: dict[s
     targets = text[text.index("| target | measured | met |") :]
     assert "predict_credit, 1 client, right after a burst: p50 <= 1 ms over batching off" in targets
     assert "| 0 errors in every run | 0 runs with errors | yes |" in targets
+
+
+@pytest.mark.e2e
+def test_versions_benchmark_changes_versions_under_load_without_a_failure(
+    default_models: dict[str, str],
+) -> None:
+    figures, text = bench_versions.measure(16, canary_requests=300, phase_s=1.0)
+    assert figures["statuses"] == {200: figures["total"]}, figures["statuses"]
+    on_canary, window = figures["canary"]
+    assert window == 300 and abs(on_canary / window - 0.30) <= 0.03, figures["canary"]
+    assert figures["after_promote"] == {figures["candidate"]}
+    assert figures["after_rollback"] == {default_models["credit_health"]}
+    assert "| canary 30 %: share observed over 300 requests |" in text

@@ -66,23 +66,25 @@ def first(answers: Answers, since: float, tag: str) -> float:
     return next(at for at, _, model in answers.after(since) if model == tag) - since
 
 
-async def scenario(server: Server, candidate: str, count: int, canary_requests: int) -> dict:
+async def scenario(
+    server: Server, candidate: str, count: int, canary_requests: int, phase_s: float = 5.0
+) -> dict:
     answers, running = Answers(), asyncio.Event()
     running.set()
     load = asyncio.create_task(clients(server.url, count, answers, running))
     headers = {"Authorization": f"Bearer {KEY}"}
     figures: dict = {}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
-        await asyncio.sleep(3)
+        await asyncio.sleep(phase_s * 0.6)
         plain_from = time.monotonic()
-        await asyncio.sleep(5)
+        await asyncio.sleep(phase_s)
         plain = len(answers.after(plain_from)) / (time.monotonic() - plain_from)
 
         started = time.monotonic()
         loaded = await admin(http, "candidate", tag=candidate, mode="shadow")
         figures["load_s"] = loaded - started
         shadow_from = time.monotonic()
-        await asyncio.sleep(5)
+        await asyncio.sleep(phase_s)
         shadowed = len(answers.after(shadow_from)) / (time.monotonic() - shadow_from)
         figures["throughput"] = (plain, shadowed)
 
@@ -95,14 +97,14 @@ async def scenario(server: Server, candidate: str, count: int, canary_requests: 
 
         before_promote = time.monotonic()
         promoted = await admin(http, "promote")
-        await asyncio.sleep(3)
+        await asyncio.sleep(phase_s * 0.6)
         figures["promote"] = (promoted - before_promote, first(answers, promoted, candidate))
         tail = {model for _, _, model in answers.after(promoted + 0.5)}
         figures["after_promote"] = tail
 
         before_rollback = time.monotonic()
         rolled_back = await admin(http, "rollback")
-        await asyncio.sleep(3)
+        await asyncio.sleep(phase_s * 0.6)
         primary = answers.seen[0][2]
         assert primary is not None
         figures["rollback"] = (rolled_back - before_rollback, first(answers, rolled_back, primary))
@@ -149,23 +151,31 @@ def report(figures: dict, clients_count: int) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--canary-requests", type=int, default=2000)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
+def measure(clients_count: int, canary_requests: int, phase_s: float = 5.0) -> tuple[dict, str]:
+    """Store a candidate, serve the bundle, run the scenario: its figures and report."""
     task = dataclasses.replace(CREDIT_TASK, name="credit_health_bench_candidate")
     candidate = train_tabular(task, credit_sample(rows=600), TrainingConfig(epochs=2), "bench")
     with tempfile.TemporaryDirectory(prefix="versions-bench-") as directory:
         env = {
             "MODEL_BUNDLE_ADMIN_KEYS": KEY,
             "MODEL_BUNDLE_STATE_DIR": str(Path(directory) / "state"),
-            "MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS": str(max(128, 2 * args.clients)),
+            "MODEL_BUNDLE_MAX_CONCURRENT_REQUESTS": str(max(128, 2 * clients_count)),
         }
         with separate_server(Path(directory), store_models(), env) as server:
-            figures = asyncio.run(scenario(server, candidate, args.clients, args.canary_requests))
-    text = report(figures, args.clients)
+            figures = asyncio.run(
+                scenario(server, candidate, clients_count, canary_requests, phase_s)
+            )
+    figures["candidate"] = candidate
+    return figures, report(figures, clients_count)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--canary-requests", type=int, default=2000)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    _, text = measure(args.clients, args.canary_requests)
     print(text)
     if args.write:
         page = REPORT.read_text()
