@@ -293,6 +293,24 @@ def test_the_choice_survives_a_restart_and_is_shared_by_replicas(
                 time.sleep(0.2)
         assert model == default_models["credit_health"]
 
+        # a candidate loaded through the replica: the first server's runner loads it when it
+        # reads the state, and only then does its front route to it
+        task = dataclasses.replace(CREDIT_TASK, name="credit_third_test")
+        third = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
+        canary = admin(replica, "POST", "/credit_health/candidate", tag=third, mode="canary",
+                       share=100)  # fmt: skip
+        assert canary.status_code == 200, canary.text
+        seen: Counter[str] = Counter()
+        deadline = time.monotonic() + 15
+        with httpx.Client(base_url=versioned.url, headers=CLIENT, timeout=30) as http:
+            while time.monotonic() < deadline and seen[third] < 5:
+                answer = http.post("/predict_credit", json=HEALTHY)
+                assert answer.status_code == 200
+                seen[answer.json()["model"]] += 1
+                time.sleep(0.05)
+        assert seen[third] == 5, seen
+        assert admin(versioned, "DELETE", "/credit_health/candidate").is_success
+
 
 def test_the_admin_api_is_in_the_openapi_document_only_when_on(
     versioned: Server, http: httpx.Client
