@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.bento import verify as verify_bento
+from tests.support.routes import CHECKED_ROUTES
 
 
 @pytest.mark.e2e  # serves the Bento through its own entrypoint
@@ -13,22 +14,7 @@ def test_exported_bento_serves_every_endpoint_and_the_web_page_from_a_fresh_envi
     default_models: dict[str, str],
 ) -> None:
     report = verify_bento.verify()
-    assert report["endpoints"] == [
-        "/predict_credit",
-        "/predict_credit_batch",
-        "/classify_iris",
-        "/models",
-        "/recommend_books",
-        "/rate_book",
-        "/rate_books",
-        "/classify_mask",
-        "/classify_masks",
-        "/ui/",
-        "/ui/app.js",
-        "/ui/style.css",
-        "/ui/favicon.svg",
-        "/ui/cover-placeholder.svg",
-    ]
+    assert report["endpoints"] == CHECKED_ROUTES
     assert report["ready_s"] < 60
     # The image runs as a non-root user, on port 3000 (3001: Prometheus), and takes torch from
     # PyTorch's CPU index (or a local wheel) unless the TORCH_BACKEND build argument says otherwise.

@@ -38,6 +38,7 @@ from scripts.bento.verify import check_endpoints
 from scripts.container import build as image_build
 from scripts.container import engine
 from scripts.sample_data.requests import HEALTHY, SETOSA
+from tests.support.routes import CHECKED_ROUTES
 from tests.support.server import ROOT, SERVE_OPTIONS, Server, free_port
 
 pytestmark = pytest.mark.e2e
@@ -49,22 +50,6 @@ CLIENTS = 8
 # What the running server may write: BentoML's home and temporary files (BENTOML_HOME and
 # TMPDIR point there in the image), as the emptyDir of deploy/kubernetes.yaml.
 WRITABLE = "/tmp"
-ENDPOINTS = [
-    "/predict_credit",
-    "/predict_credit_batch",
-    "/classify_iris",
-    "/models",
-    "/recommend_books",
-    "/rate_book",
-    "/rate_books",
-    "/classify_mask",
-    "/classify_masks",
-    "/ui/",
-    "/ui/app.js",
-    "/ui/style.css",
-    "/ui/favicon.svg",
-    "/ui/cover-placeholder.svg",
-]
 
 
 def report(request: pytest.FixtureRequest, line: str) -> None:
@@ -284,7 +269,7 @@ def test_the_cuda_image_is_one_setting_away(bento: str) -> None:
 
 
 def test_every_endpoint_answers_through_the_published_port(served: Container) -> None:
-    assert check_endpoints(served.url) == ENDPOINTS
+    assert check_endpoints(served.url) == CHECKED_ROUTES
 
 
 def test_answers_are_the_dev_servers(served: Container, server: Server) -> None:
