@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -22,6 +23,7 @@ from models.artifact import Artifact
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import build_network, load_classifier
 from scripts.imports.mlflow import connect, import_version, resolve, stored_tag
+from scripts.sample_data.requests import HEALTHY
 from scripts.train.datasets import credit_sample
 from scripts.train.tabular import TrainingConfig, train_tabular
 from tests.support.server import ROOT
@@ -226,3 +228,33 @@ def test_an_imported_version_is_found_again_by_its_lineage(trained: dict[str, An
     assert stored_tag(NAME + "_again", registered) is None
     tag = import_version(client, registered, CREDIT_TASK, name=NAME + "_again")
     assert stored_tag(NAME + "_again", registered) == tag
+
+
+def test_sync_loads_the_alias_as_candidate_then_promotes_it_without_a_second_import(
+    trained: dict[str, Any], registry: str, own_server: Any
+) -> None:
+    key = "admin-key-mlflow-3c1d"
+    server = own_server({"MODEL_BUNDLE_ADMIN_KEYS": key})
+    sync = ["sync", f"models:/{REGISTERED}@champion", "--model", "credit_health", "--name", NAME]
+    target = ["--url", server.url, "--admin-key", key]
+
+    first = cli(*sync, "--as", "candidate", *target)
+    assert first.returncode == 0, first.stderr
+    assert "\nimported " in "\n" + first.stdout.splitlines()[-1]
+    tag = first.stdout.splitlines()[-1].split()[1].rstrip(";")
+    state = httpx.get(f"{server.url}/admin/models", headers={"X-API-Key": key}).json()
+    (credit,) = [entry for entry in state["models"] if entry["model"] == "credit_health"]
+    assert credit["candidate"] == tag
+
+    second = cli(*sync, "--as", "primary", *target)
+    assert second.returncode == 0, second.stderr
+    assert f"already in the store: {tag}" in second.stdout
+    state = httpx.get(f"{server.url}/admin/models", headers={"X-API-Key": key}).json()
+    (credit,) = [entry for entry in state["models"] if entry["model"] == "credit_health"]
+    assert credit["primary"] == tag
+    answer = httpx.post(f"{server.url}/predict_credit", json=HEALTHY, timeout=30)
+    assert answer.json()["model"] == tag
+
+    wrong_key = cli(*sync, "--as", "primary", "--url", server.url, "--admin-key", "nope")
+    assert wrong_key.returncode == 2
+    assert "answered 401" in wrong_key.stderr

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import httpx
 import joblib
 import torch
 
@@ -236,6 +237,22 @@ def stored_tag(name: str, registered: Registered) -> str | None:
     return None
 
 
+def served(url: str, admin_key: str | None, model: str) -> dict[str, Any]:
+    """What the bundle serves for ``model`` now (primary, candidate): a sync run twice, or
+    after a partial run, then does only what is left instead of a refused second load."""
+    headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
+    try:
+        answer = httpx.get(f"{url}/admin/models", headers=headers, timeout=admin.TIMEOUT_S)
+    except httpx.HTTPError as error:
+        raise RefusedError(f"cannot reach {url}: {error}") from None
+    if not answer.is_success:
+        raise RefusedError(f"{url}/admin/models answered {answer.status_code}: {answer.text}")
+    for entry in answer.json().get("models", []):
+        if entry.get("model") == model:
+            return {"primary": entry.get("primary"), "candidate": entry.get("candidate")}
+    raise RefusedError(f"{url} serves no model {model}")
+
+
 def sync(
     client: Any,
     registered: Registered,
@@ -252,10 +269,13 @@ def sync(
     imported = tag is None
     if tag is None:
         tag = import_version(client, registered, task, name=name, scaler_path=scaler_path)
+    serving = served(url, admin_key, task.name)
     common = ["--url", url, *(["--key", admin_key] if admin_key else [])]
     by = ["--by", f"mlflow sync models:/{registered.name}/{registered.version}"]
-    code = admin.main([*common, *by, "candidate", task.name, tag])
-    if code == 0 and role == "primary":
+    code = 0
+    if tag not in (serving.get("primary"), serving.get("candidate")):
+        code = admin.main([*common, *by, "candidate", task.name, tag])
+    if code == 0 and role == "primary" and serving.get("primary") != tag:
         code = admin.main([*common, *by, "promote", task.name])
     return tag, imported, code
 
