@@ -35,6 +35,12 @@ NAME = "credit_mlflow_test"  # the store name of imports: keeps credit_health:la
 # a default model) by the rest of the session.
 TRAIN_TASK = dataclasses.replace(CREDIT_TASK, name="credit_mlflow_train_test")
 REGISTERED = "credit-risk"
+IDENTITY_SCALER = {
+    "data_min": [0.0] * 5,
+    "data_max": [1.0] * 5,
+    "scale": [1.0] * 5,
+    "min": [0.0] * 5,
+}
 
 
 @pytest.fixture
@@ -149,6 +155,28 @@ def test_torchscript_logged_with_log_model_imports(registry: str, tmp_path: Path
     assert artifact.metadata["mlflow"]["run_id"] == run.info.run_id
     with torch.inference_mode():
         expected = torch.softmax(network(torch.from_numpy(inputs() * 0.5)), dim=1).numpy()
+    np.testing.assert_allclose(probabilities(tag), expected, atol=1e-5)
+
+
+def test_torch_export_program_logged_with_log_model_imports(registry: str) -> None:
+    torch.manual_seed(4)
+    network = build_network(CREDIT_TASK).eval()
+    with mlflow.start_run():
+        mlflow.pytorch.log_model(
+            network,
+            name="exported",
+            serialization_format="pt2",
+            input_example=np.zeros((2, 5), np.float32),
+        )
+        mlflow.log_dict(IDENTITY_SCALER, "scaler.json")
+    (logged,) = mlflow.search_logged_models(output_format="list")
+    version = mlflow.register_model(logged.model_uri, "credit-exported").version
+    result = cli(f"models:/credit-exported/{version}", "--model", "credit_health", "--name", NAME)
+    assert result.returncode == 0, result.stderr
+    tag = result.stdout.split()[1].rstrip(";")
+    assert Artifact.load(tag).weights == "exported"
+    with torch.inference_mode():
+        expected = torch.softmax(network(torch.from_numpy(inputs())), dim=1).numpy()
     np.testing.assert_allclose(probabilities(tag), expected, atol=1e-5)
 
 
