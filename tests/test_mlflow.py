@@ -24,7 +24,7 @@ from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import build_network, load_classifier
 from scripts.imports.mlflow import connect, import_version, resolve, stored_tag
 from scripts.sample_data.requests import HEALTHY
-from scripts.train.datasets import credit_sample
+from scripts.train.datasets import credit_sample, iris
 from scripts.train.tabular import TrainingConfig, train_tabular
 from tests.support.server import ROOT
 
@@ -286,3 +286,18 @@ def test_sync_loads_the_alias_as_candidate_then_promotes_it_without_a_second_imp
     wrong_key = cli(*sync, "--as", "primary", "--url", server.url, "--admin-key", "nope")
     assert wrong_key.returncode == 2
     assert "answered 401" in wrong_key.stderr
+
+
+def test_iris_trained_logged_and_imported_gives_the_same_probabilities(registry: str) -> None:
+    task = dataclasses.replace(IRIS_TASK, name="iris_mlflow_train_test")
+    tag = train_tabular(task, iris(), TrainingConfig(epochs=5), source="mlflow test")
+    (run,) = mlflow.search_runs(experiment_names=[task.name], output_format="list")
+    register(run.info.run_id, "state_dict", name="flowers")
+    result = cli("models:/flowers/1", "--model", "iris", "--name", "iris_mlflow_test")
+    assert result.returncode == 0, result.stderr
+    imported = result.stdout.split()[1].rstrip(";")
+    flowers = np.random.default_rng(2).uniform(0.1, 8.0, size=(32, 4)).astype(np.float32)
+    original = load_classifier(Artifact.load(tag), IRIS_TASK).predict_proba(flowers)
+    copy = load_classifier(Artifact.load(imported), IRIS_TASK).predict_proba(flowers)
+    np.testing.assert_allclose(copy, original, atol=1e-5)
+    assert Artifact.load(imported).metadata["mlflow"]["registered_name"] == "flowers"
