@@ -264,12 +264,13 @@ def sync(
     url: str,
     admin_key: str | None,
 ) -> tuple[str, bool, int]:
-    """(tag, whether it was imported now, the admin client's exit code)."""
+    """(tag, whether it was imported now, the admin client's exit code). The bundle is asked
+    first, so that an unreachable bundle or a wrong key imports nothing."""
+    serving = served(url, admin_key, task.name)
     tag = stored_tag(name or task.name, registered)
     imported = tag is None
     if tag is None:
         tag = import_version(client, registered, task, name=name, scaler_path=scaler_path)
-    serving = served(url, admin_key, task.name)
     common = ["--url", url, *(["--key", admin_key] if admin_key else [])]
     by = ["--by", f"mlflow sync models:/{registered.name}/{registered.version}"]
     code = 0
