@@ -263,8 +263,14 @@ def test_sync_loads_the_alias_as_candidate_then_promotes_it_without_a_second_imp
 ) -> None:
     key = "admin-key-mlflow-3c1d"
     server = own_server({"MODEL_BUNDLE_ADMIN_KEYS": key})
-    sync = ["sync", f"models:/{REGISTERED}@champion", "--model", "credit_health", "--name", NAME]
+    name = "credit_mlflow_sync_test"
+    sync = ["sync", f"models:/{REGISTERED}@champion", "--model", "credit_health", "--name", name]
     target = ["--url", server.url, "--admin-key", key]
+
+    wrong_key = cli(*sync, "--as", "primary", "--url", server.url, "--admin-key", "nope")
+    assert wrong_key.returncode == 2
+    assert "answered 401" in wrong_key.stderr
+    assert not Path(os.environ["BENTOML_HOME"], "models", name).exists()  # nothing imported
 
     first = cli(*sync, "--as", "candidate", *target)
     assert first.returncode == 0, first.stderr
@@ -273,6 +279,7 @@ def test_sync_loads_the_alias_as_candidate_then_promotes_it_without_a_second_imp
     state = httpx.get(f"{server.url}/admin/models", headers={"X-API-Key": key}).json()
     (credit,) = [entry for entry in state["models"] if entry["model"] == "credit_health"]
     assert credit["candidate"] == tag
+    assert Path(os.environ["BENTOML_HOME"], "models", name).is_dir()
 
     second = cli(*sync, "--as", "primary", *target)
     assert second.returncode == 0, second.stderr
@@ -282,10 +289,6 @@ def test_sync_loads_the_alias_as_candidate_then_promotes_it_without_a_second_imp
     assert credit["primary"] == tag
     answer = httpx.post(f"{server.url}/predict_credit", json=HEALTHY, timeout=30)
     assert answer.json()["model"] == tag
-
-    wrong_key = cli(*sync, "--as", "primary", "--url", server.url, "--admin-key", "nope")
-    assert wrong_key.returncode == 2
-    assert "answered 401" in wrong_key.stderr
 
 
 def test_iris_trained_logged_and_imported_gives_the_same_probabilities(registry: str) -> None:
