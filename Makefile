@@ -18,7 +18,7 @@ $(BIN)/.serving: requirements.txt constraints.txt
 	$(PIP_INSTALL) -r requirements.txt -c constraints.txt
 	touch $@
 
-$(BIN)/.installed: $(BIN)/.serving requirements-dev.txt requirements-batch.txt
+$(BIN)/.installed: $(BIN)/.serving requirements-dev.txt requirements-batch.txt requirements-mlflow.txt
 	$(PIP_INSTALL) -r requirements-dev.txt -c constraints.txt
 	touch $@
 

@@ -24,6 +24,9 @@ os.environ["BENTOML_HOME"] = str(BENTOML_HOME)
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 for variable in [name for name in os.environ if name.startswith("MODEL_BUNDLE_")]:
     os.environ.pop(variable)  # the tests' servers run with the defaults unless a test says
+# Training the default models must not log runs to the user's MLflow (tests/test_mlflow.py
+# points it at a store of its own).
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 READY_TIMEOUT_S = 120
 # Fixtures that start `bentoml serve`: a test using one (directly or through another fixture)

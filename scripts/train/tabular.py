@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from torch import nn
 from models.artifact import data_hash, save_artifact
 from models.tabular.contract import TabularTask
 from models.tabular.network import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
+from scripts.train.tracking import log_training_run
 
 
 @dataclass(frozen=True)
@@ -95,4 +96,14 @@ def train_tabular(
     )
     tag = save_artifact(task.name, metadata, state_dict=network.state_dict())
     print(f"{task.name}: held-out accuracy {metrics['holdout_accuracy']:.3f}; saved {tag}")
+    params = {**asdict(config), "hidden": list(task.hidden), "data_hash": metadata["data_hash"]}
+    params["source"] = source
+    log_training_run(
+        task.name,
+        params=params,
+        metrics=metrics,
+        state_dict=network.state_dict(),
+        scaler=scaler.to_metadata(),
+        tag=tag,
+    )
     return tag
