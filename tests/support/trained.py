@@ -36,15 +36,22 @@ def training_key() -> str:
 
 
 def default_models(store: Path) -> None:
-    """Fill the model store directory ``store`` (``$BENTOML_HOME/models``) with the default
-    models: from the cache when this code trained them before, else by training them."""
+    """Put the default models in the model store directory ``store`` (``$BENTOML_HOME/models``)
+    as its latest versions: from the cache when this code trained them before, else trained
+    now.
+
+    On a miss every default is trained afresh (a test may have stored a version under a
+    default's name already; it must neither stand in for the default nor reach the cache),
+    and only the versions just trained are cached."""
     from scripts.train.defaults import train_missing
 
     cached = CACHE / training_key()
-    if cached.is_dir():
-        shutil.copytree(cached, store, dirs_exist_ok=True)
-        return
-    train_missing()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    partial = Path(shutil.copytree(store, CACHE / f"{cached.name}.partial", dirs_exist_ok=True))
-    partial.rename(cached)  # whole or not at all: an interrupted copy is never used
+    if not cached.is_dir():
+        partial = CACHE / f"{cached.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        for tag in train_missing(force=True):
+            name, version = tag.split(":")
+            shutil.copytree(store / name / version, partial / name / version)
+            (partial / name / "latest").write_text(version)
+        partial.rename(cached)  # whole or not at all: an interrupted copy is never used
+    shutil.copytree(cached, store, dirs_exist_ok=True)  # the cache's `latest` files win
