@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,11 +55,6 @@ class BookRatingModel:
 
     def save(self, metadata: dict[str, Any], name: str = BOOK_RATING.name) -> str:
         """Store as one artifact: state_dict + featuriser arrays + catalogue; return the tag."""
-
-        def write_files(directory: Any) -> None:
-            self.featurizer.save(directory)
-            self.catalogue.save(directory)
-
         full = {
             "task": BOOK_RATING.name,
             "layout": self.featurizer.layout,
@@ -70,18 +66,26 @@ class BookRatingModel:
             **metadata,
         }
         return save_artifact(
-            name, full, state_dict=self.model.state_dict(), write_files=write_files
+            name, full, state_dict=self.model.state_dict(), write_files=self.write_tables
         )
+
+    def write_tables(self, directory: Path) -> None:
+        """The plain files beside the weights: the featuriser's index arrays, the catalogue."""
+        self.featurizer.save(directory)
+        self.catalogue.save(directory)
+
+    @classmethod
+    def from_tables(
+        cls, state_dict: dict[str, torch.Tensor], directory: Path, output: Output
+    ) -> BookRatingModel:
+        """The model from weights and a directory ``write_tables`` wrote."""
+        featurizer = BookFeaturizer.load(directory)
+        model = FieldAwareFactorizationMachine.from_state_dict(state_dict, featurizer.field_dims)
+        return cls(model, featurizer, BookCatalogue.load(directory), output)
 
     @classmethod
     def load(cls, artifact: Artifact) -> BookRatingModel:
-        featurizer = BookFeaturizer.load(artifact.path)
-        model = FieldAwareFactorizationMachine.from_state_dict(
-            artifact.state_dict(), featurizer.field_dims
-        )
-        return cls(
-            model, featurizer, BookCatalogue.load(artifact.path), artifact.metadata["output"]
-        )
+        return cls.from_tables(artifact.state_dict(), artifact.path, artifact.metadata["output"])
 
     @torch.inference_mode()
     def ratings(self, x: np.ndarray) -> np.ndarray:

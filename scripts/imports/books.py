@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from model_bundle.catalogue import BOOK_RATING
 from models.artifact import data_hash
@@ -36,22 +38,16 @@ def load_data(directory: Path) -> BookData:
     raise ValueError(f"{directory} has neither train_ratings.csv nor BX-Book-Ratings.csv")
 
 
-def import_checkpoint(
-    checkpoint: Path,
-    data_dir: Path,
-    layout: Layout = "boostcamp",
-    output: Output = "raw",
-    name: str = BOOK_RATING.name,
-) -> str:
-    """Rebuild the featuriser from ``data_dir``, check and store the checkpoint; return its tag."""
+def from_data(
+    state: dict[str, torch.Tensor], data_dir: Path, layout: Layout, output: Output
+) -> tuple[BookRatingModel, dict[str, Any]]:
+    """The model of an FFM state_dict, with the featuriser rebuilt from the CSVs it was trained
+    on; and the metadata those give (training RMSE, data hash, age fill)."""
     data = load_data(data_dir)
     print(data.report.summary())
     featurizer = BookFeaturizer.fit(
         data.users, data.books, data.train, data.test, data.submission, layout
     )
-    state = read_checkpoint(checkpoint).state_dict
-    if state is None:
-        raise ValueError(f"{checkpoint} is a program archive; an FFM import takes a state_dict")
     model = FieldAwareFactorizationMachine.from_state_dict(state, featurizer.field_dims)
     books = BookRatingModel(
         model, featurizer, BookCatalogue.fit(data.books, data.train, featurizer), output
@@ -61,16 +57,29 @@ def import_checkpoint(
         np.sqrt(np.mean((books.ratings(encoded.x) - data.train["rating"].to_numpy()) ** 2))
     )
     print(f"RMSE on the training ratings with --output {output}: {train_rmse:.4f}")
+    metadata = {
+        "metrics": {"train_rmse": round(train_rmse, 4)},
+        "data_hash": data_hash(data.train, data.users, data.books),
+        "age_fill": featurizer.age_fill,
+    }
+    return books, metadata
+
+
+def import_checkpoint(
+    checkpoint: Path,
+    data_dir: Path,
+    layout: Layout = "boostcamp",
+    output: Output = "raw",
+    name: str = BOOK_RATING.name,
+) -> str:
+    """Rebuild the featuriser from ``data_dir``, check and store the checkpoint; return its tag."""
+    state = read_checkpoint(checkpoint).state_dict
+    if state is None:
+        raise ValueError(f"{checkpoint} is a program archive; an FFM import takes a state_dict")
+    books, metadata = from_data(state, data_dir, layout, output)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    return books.save(
-        {
-            "metrics": {"train_rmse": round(train_rmse, 4)},
-            "data_hash": data_hash(data.train, data.users, data.books),
-            "source": f"imported {checkpoint.name} (sha256:{digest}) with data {data_dir.name}",
-            "age_fill": featurizer.age_fill,
-        },
-        name=name,
-    )
+    source = f"imported {checkpoint.name} (sha256:{digest}) with data {data_dir.name}"
+    return books.save({**metadata, "source": source}, name=name)
 
 
 def main() -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,7 +26,14 @@ from models.mask.network import MaskBaseModel, mask_metadata
 from scripts.imports.checkpoints import check_logits, how_to_serve, read_checkpoint, save_imported
 
 
-def import_checkpoint(path: Path, prep: Preprocessing, name: str = MASK_CLASSIFIER.name) -> str:
+def import_checkpoint(
+    path: Path,
+    prep: Preprocessing,
+    name: str = MASK_CLASSIFIER.name,
+    provenance: Mapping[str, Any] | None = None,
+) -> str:
+    """Check and store a checkpoint; ``provenance`` (metrics, data_hash, source, lineage)
+    replaces what a bare file can tell."""
     checkpoint = read_checkpoint(path)
     if checkpoint.kind == "state_dict":
         network: torch.nn.Module = MaskBaseModel()
@@ -42,6 +51,7 @@ def import_checkpoint(path: Path, prep: Preprocessing, name: str = MASK_CLASSIFI
     metadata = mask_metadata(
         prep, metrics={}, data_hash=None, source=f"imported {path.name} (sha256:{digest})"
     )
+    metadata.update(provenance or {})
     return save_imported(name, metadata, checkpoint, network)
 
 

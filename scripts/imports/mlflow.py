@@ -1,191 +1,95 @@
 """Import a model registered in MLflow into the model store, or sync an alias to the bundle.
 
-    python -m scripts.imports.mlflow MODEL_URI --model credit_health|iris [--name NAME]
-        [--scaler Normalization.pkl] [--tracking-uri URI]
-    python -m scripts.imports.mlflow sync MODEL_URI --model credit_health --as primary|candidate
-        [--url http://localhost:3000] [--admin-key KEY]
+    python -m scripts.imports.mlflow MODEL_URI --model NAME [--name STORE_NAME]
+        [--tracking-uri URI] [model options]
+    python -m scripts.imports.mlflow sync MODEL_URI --model NAME --as primary|candidate
+        [--url http://localhost:3000] [--admin-key KEY] [model options]
 
-MODEL_URI is ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``; the registry is
-``--tracking-uri`` or ``MLFLOW_TRACKING_URI``. The registered version's files may be a
-``state_dict`` (``mlflow.pytorch.log_state_dict``), a TorchScript program logged with
-``mlflow.pytorch.log_model`` (MLflow writes it with ``torch.jit.save`` as ``data/model.pth``) or
-a torch.export program (``data/model.pt2``). A whole module pickled by ``log_model`` is refused:
-loading it would run arbitrary code from the registry. The scaler of a tabular model is the
-run's ``scaler.json`` artifact (``data_min``, ``data_max``, ``scale``, ``min``, as the training
-scripts log it) or ``--scaler``, a joblib ``MinMaxScaler`` as for ``scripts.imports.credit``.
+NAME is a served model: credit_health, iris, book_rating or mask_classifier. MODEL_URI is
+``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``; the registry is ``--tracking-uri`` or
+``MLFLOW_TRACKING_URI``. The registered version's files may be a ``state_dict``
+(``mlflow.pytorch.log_state_dict``), a TorchScript program logged with
+``mlflow.pytorch.log_model`` (MLflow writes it with ``torch.jit.save`` as ``data/model.pth``)
+or a torch.export program (``data/model.pt2``); the book model takes a state_dict only (its
+FFM is our architecture). A whole module pickled by ``log_model`` is refused: loading it
+would run arbitrary code from the registry.
+
+What a network needs beside its weights comes from the version's run, as the training
+scripts log it (``scripts/train/tracking.py``), or from the options:
+
+* credit_health, iris: the scaler, the run's ``scaler.json`` or ``--scaler``, a joblib
+  ``MinMaxScaler`` as for ``scripts.imports.credit``;
+* book_rating: the index tables and catalogue, the run's ``tables/`` or ``--data-dir`` (the
+  CSVs it was trained on, as for ``scripts.imports.books``, with ``--layout``); the output
+  kind from the run's ``output`` param or ``--output``;
+* mask_classifier: the input size and normalisation, the run's ``preprocessing.json`` or
+  ``--height --width --mean --std``.
 
 The artifact's metadata keeps the lineage (``mlflow``: registered name, version, aliases, run
 id, the run's params and metrics). ``sync`` imports a version only once (the same registered
 version is found in the store by that lineage) and then asks the running bundle, through the
-admin API, to load it as candidate or to load and promote it. Needs the ``requirements-mlflow.txt``
-extra; serving does not.
+admin API, to load it as candidate (first dropping a different candidate that is loaded) or to
+load and promote it. Needs the ``requirements-mlflow.txt`` extra; serving does not.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bentoml
 import httpx
 import joblib
 import torch
 
 from model_bundle import admin
+from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
+from models.books.model import BookRatingModel
+from models.mask.contract import Preprocessing
 from models.tabular.contract import TASKS, TabularTask
 from models.tabular.network import MinMaxScaler, TabularClassifier, tabular_metadata
-from scripts.imports.checkpoints import check_logits, how_to_serve, save_imported
+from scripts.imports import books as book_import
+from scripts.imports import mask as mask_import
+from scripts.imports.checkpoints import check_logits, how_to_serve, read_checkpoint, save_imported
 from scripts.imports.credit import read_network
-from scripts.train.tracking import SCALER_FILE
+from scripts.imports.registry import (
+    RefusedError,
+    Registered,
+    connect,
+    download_version,
+    resolve,
+    run_document,
+    run_files,
+    stored_tag,
+    weights_file,
+)
+from scripts.train.tracking import PREPROCESSING_FILE, SCALER_FILE, TABLES_PATH
 
-URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
-SUPPORTED = tuple(TASKS)  # the tabular models; the book and mask models are not imported yet
-
-
-class RefusedError(ValueError):
-    """An input this command will not import (a clear message, exit 2)."""
-
-
-@dataclass(frozen=True)
-class Registered:
-    """One registered model version and the run that produced it."""
-
-    name: str
-    version: str
-    aliases: list[str]
-    run_id: str | None
-    source: str
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tracking_uri: str
-
-    def lineage(self) -> dict[str, Any]:
-        lineage = {
-            "registered_name": self.name,
-            "version": self.version,
-            "aliases": self.aliases,
-            "run_id": self.run_id,
-            "source": self.source,
-            "params": self.params,
-            "metrics": self.metrics,
-            "tracking_uri": self.tracking_uri,
-        }
-        return {key: value for key, value in lineage.items() if value is not None}
-
-
-def connect(tracking_uri: str | None) -> Any:
-    """An ``MlflowClient`` on the given registry (MLflow imported only here: it is optional)."""
-    try:
-        import mlflow
-    except ImportError:
-        raise RefusedError(
-            "mlflow is not installed: pip install -r requirements-mlflow.txt"
-        ) from None
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        raise RefusedError("say where the registry is: --tracking-uri or MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def resolve(client: Any, model_uri: str) -> Registered:
-    """The registered version ``model_uri`` names, with its run's params and metrics."""
-    from mlflow.exceptions import MlflowException
-
-    match = URI.match(model_uri)
-    if match is None:
-        raise RefusedError(f"{model_uri!r} is not models:/NAME/VERSION or models:/NAME@ALIAS")
-    name = match["name"]
-    try:
-        if match["alias"]:
-            found = client.get_model_version_by_alias(name, match["alias"])
-        else:
-            found = client.get_model_version(name, match["version"])
-    except MlflowException as error:
-        raise RefusedError(f"{model_uri} is not in the registry: {error.message}") from None
-    params: dict[str, str] = {}
-    metrics: dict[str, float] = {}
-    if found.run_id:
-        try:
-            run = client.get_run(found.run_id)
-            params, metrics = dict(run.data.params), dict(run.data.metrics)
-        except MlflowException:
-            pass  # a version registered from files outside any run keeps no run lineage
-    return Registered(
-        name=name,
-        version=str(found.version),
-        aliases=sorted(found.aliases or []),
-        run_id=found.run_id or None,
-        source=found.source,
-        params=params,
-        metrics=metrics,
-        tracking_uri=client.tracking_uri,
-    )
-
-
-def weights_file(root: Path) -> Path:
-    """The weights among a registered version's files; refuse a pickled whole module."""
-    mlmodel = root / "MLmodel"
-    if mlmodel.is_file():
-        import yaml  # a dependency of mlflow
-
-        flavours = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {})
-        if "pytorch" not in flavours:
-            raise RefusedError(f"the model has no pytorch flavour (flavours: {sorted(flavours)})")
-        data = root / flavours["pytorch"].get("model_data", "data")
-        if (data / "model.pt2").is_file():
-            return data / "model.pt2"
-        program = data / "model.pth"
-        if program.is_file():
-            try:
-                torch.jit.load(program, map_location="cpu")
-            except RuntimeError:
-                raise RefusedError(
-                    "the registered model is a pickled whole module (mlflow.pytorch.log_model "
-                    "of an nn.Module): loading it would run arbitrary code. Register its "
-                    "state_dict (mlflow.pytorch.log_state_dict), a TorchScript program "
-                    "(torch.jit.script) or a torch.export program instead"
-                ) from None
-            return program
-        raise RefusedError(f"no model.pth or model.pt2 under {data.relative_to(root)}")
-    candidates = sorted(p for p in root.rglob("*") if p.suffix in (".pth", ".pt", ".pt2", ".ts"))
-    if len(candidates) != 1:
-        found = [str(p.relative_to(root)) for p in candidates]
-        raise RefusedError(f"expected one weights file in the registered files, found {found}")
-    return candidates[0]
+SUPPORTED = tuple(entry.name for entry in CATALOGUE)
 
 
 def read_scaler(client: Any, registered: Registered, scaler_path: Path | None) -> MinMaxScaler:
     """``--scaler`` if given, else the run's ``scaler.json``."""
     if scaler_path is not None:
         return MinMaxScaler.from_sklearn(joblib.load(scaler_path))
-    if registered.run_id is None:
-        raise RefusedError("the version has no run to take scaler.json from: pass --scaler")
-    with tempfile.TemporaryDirectory() as directory:
-        try:
-            path = client.download_artifacts(registered.run_id, SCALER_FILE, directory)
-        except Exception:
-            raise RefusedError(
-                f"run {registered.run_id} logged no {SCALER_FILE} "
-                "(data_min, data_max, scale, min): pass --scaler"
-            ) from None
-        try:
-            return MinMaxScaler.from_metadata(json.loads(Path(path).read_text()))
-        except (KeyError, TypeError, ValueError) as error:
-            raise RefusedError(
-                f"{SCALER_FILE} of run {registered.run_id} is malformed: {error}"
-            ) from None
+    document = run_document(client, registered, SCALER_FILE)
+    if document is None:
+        raise RefusedError(
+            f"run {registered.run_id} logged no {SCALER_FILE} "
+            "(data_min, data_max, scale, min): pass --scaler"
+        )
+    try:
+        return MinMaxScaler.from_metadata(document)
+    except (KeyError, TypeError, ValueError) as error:
+        raise RefusedError(
+            f"{SCALER_FILE} of run {registered.run_id} is malformed: {error}"
+        ) from None
 
 
-def import_version(
+def import_tabular(
     client: Any,
     registered: Registered,
     task: TabularTask,
@@ -200,12 +104,9 @@ def import_version(
             f"the scaler has {len(scaler.scale)} features; {task.name} needs {len(task.features)}"
         )
     with tempfile.TemporaryDirectory() as directory:
-        import mlflow
-
-        uri = f"models:/{registered.name}/{registered.version}"
-        root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=directory))
-        path = weights_file(root)
-        checkpoint, network, hidden = read_network(path, task)
+        checkpoint, network, hidden = read_network(
+            weights_file(download_version(registered, directory)), task
+        )
     probe = torch.zeros(3, len(task.features))
     check_logits(TabularClassifier(scaler.module(), network), probe, len(task.labels))
     metadata = tabular_metadata(
@@ -214,27 +115,90 @@ def import_version(
         hidden=hidden,
         metrics=registered.metrics,
         data_hash=registered.params.get("data_hash"),
-        source=f"mlflow {uri} (run {registered.run_id})",
+        source=registered.describe(),
     )
     metadata["mlflow"] = registered.lineage()
     return save_imported(name or task.name, metadata, checkpoint, network)
 
 
-def stored_tag(name: str, registered: Registered) -> str | None:
-    """The store's tag of an earlier import of the same registered version, if any."""
+def import_books(
+    client: Any, registered: Registered, name: str | None, options: argparse.Namespace
+) -> str:
+    """An FFM state_dict with the run's tables, or the tables rebuilt from ``--data-dir``."""
+    output = registered.params.get("output", options.output)
+    if output not in ("raw", "sigmoid"):
+        raise RefusedError(f"the run's output param is {output!r}; expected raw or sigmoid")
+    with tempfile.TemporaryDirectory() as directory:
+        checkpoint = read_checkpoint(weights_file(download_version(registered, directory)))
+        if checkpoint.state_dict is None:
+            raise RefusedError("the book model imports a state_dict of its FFM, not a program")
+        state = checkpoint.state_dict
+        metadata: dict[str, Any] = {}
+        tables = run_files(client, registered, TABLES_PATH, directory)
+        try:
+            if options.data_dir is not None:
+                books, metadata = book_import.from_data(
+                    state, options.data_dir, options.layout, output
+                )
+            elif tables is not None:
+                books = BookRatingModel.from_tables(state, tables, output)
+            else:
+                raise RefusedError(
+                    f"run {registered.run_id} logged no {TABLES_PATH}/ (the index tables): "
+                    "pass --data-dir with the CSVs the model was trained on"
+                )
+        except (KeyError, RuntimeError, FileNotFoundError) as error:
+            raise RefusedError(f"the weights do not fit the book tables: {error}") from None
+    provenance = provenance_of(registered)
+    provenance["metrics"] = provenance["metrics"] or metadata.get("metrics", {})
+    full = {**metadata, **provenance, "age_fill": books.featurizer.age_fill}
+    return books.save(full, name=name or BOOK_RATING.name)
+
+
+def import_mask(
+    client: Any, registered: Registered, name: str | None, options: argparse.Namespace
+) -> str:
+    """Weights of the baseline's network or a program, with the run's preprocessing.json
+    (else the size and normalisation options)."""
+    document = run_document(client, registered, PREPROCESSING_FILE)
     try:
-        models = bentoml.models.list(name)
-    except bentoml.exceptions.NotFound:
-        return None
-    for model in models:
-        lineage = model.info.metadata.get("mlflow") or {}
-        if (
-            lineage.get("registered_name") == registered.name
-            and lineage.get("version") == registered.version
-            and lineage.get("tracking_uri") == registered.tracking_uri
-        ):
-            return str(model.tag)
-    return None
+        prep = (
+            Preprocessing.from_metadata(document)
+            if document
+            else Preprocessing(
+                options.height, options.width, tuple(options.mean), tuple(options.std)
+            )
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise RefusedError(f"{PREPROCESSING_FILE} is malformed: {error}") from None
+    with tempfile.TemporaryDirectory() as directory:
+        path = weights_file(download_version(registered, directory))
+        return mask_import.import_checkpoint(
+            path, prep, name or MASK_CLASSIFIER.name, provenance_of(registered)
+        )
+
+
+def provenance_of(registered: Registered) -> dict[str, Any]:
+    """What a registered version tells of itself, in the artifact's metadata keys."""
+    return {
+        "metrics": registered.metrics,
+        "data_hash": registered.params.get("data_hash"),
+        "source": registered.describe(),
+        "mlflow": registered.lineage(),
+    }
+
+
+def import_version(
+    client: Any, registered: Registered, model: str, options: argparse.Namespace
+) -> str:
+    """Download, check and store one registered version as ``model``; return the store tag."""
+    if model in TASKS:
+        return import_tabular(
+            client, registered, TASKS[model], name=options.name, scaler_path=options.scaler
+        )
+    if model == BOOK_RATING.name:
+        return import_books(client, registered, options.name, options)
+    return import_mask(client, registered, options.name, options)
 
 
 def served(url: str, admin_key: str | None, model: str) -> dict[str, Any]:
@@ -256,78 +220,79 @@ def served(url: str, admin_key: str | None, model: str) -> dict[str, Any]:
 def sync(
     client: Any,
     registered: Registered,
-    task: TabularTask,
-    *,
-    role: str,
-    name: str | None,
-    scaler_path: Path | None,
-    url: str,
-    admin_key: str | None,
+    model: str,
+    options: argparse.Namespace,
 ) -> tuple[str, bool, int]:
     """(tag, whether it was imported now, the admin client's exit code). The bundle is asked
     first, so that an unreachable bundle or a wrong key imports nothing."""
-    serving = served(url, admin_key, task.name)
-    tag = stored_tag(name or task.name, registered)
+    serving = served(options.url, options.admin_key, model)
+    tag = stored_tag(options.name or model, registered)
     imported = tag is None
     if tag is None:
-        tag = import_version(client, registered, task, name=name, scaler_path=scaler_path)
-    common = ["--url", url, *(["--key", admin_key] if admin_key else [])]
+        tag = import_version(client, registered, model, options)
+    common = ["--url", options.url, *(["--key", options.admin_key] if options.admin_key else [])]
     by = ["--by", f"mlflow sync models:/{registered.name}/{registered.version}"]
     code = 0
-    if tag not in (serving.get("primary"), serving.get("candidate")):
-        code = admin.main([*common, *by, "candidate", task.name, tag])
-    if code == 0 and role == "primary" and serving.get("primary") != tag:
-        code = admin.main([*common, *by, "promote", task.name])
+    candidate = serving.get("candidate")
+    if candidate is not None and tag not in (candidate, serving.get("primary")):
+        # One candidate at a time: the alias moved on, so the one it pointed at goes.
+        code = admin.main([*common, *by, "drop", model])
+    if code == 0 and tag not in (serving.get("primary"), serving.get("candidate")):
+        code = admin.main([*common, *by, "candidate", model, tag])
+    if code == 0 and options.role == "primary" and serving.get("primary") != tag:
+        code = admin.main([*common, *by, "promote", model])
     return tag, imported, code
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m scripts.imports.mlflow", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="python -m scripts.imports.mlflow",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument("args", nargs="+", metavar="[sync] MODEL_URI")
-    top.add_argument("--model", required=True, help=f"the bundle's model: {', '.join(SUPPORTED)}")
+    top.add_argument("--model", required=True, choices=SUPPORTED, help="the bundle's model")
     top.add_argument("--name", help="store name (default: the model's name)")
-    top.add_argument("--scaler", type=Path, help="joblib MinMaxScaler (default: scaler.json)")
     top.add_argument("--tracking-uri", help="the registry (default: $MLFLOW_TRACKING_URI)")
     top.add_argument("--as", dest="role", choices=("primary", "candidate"), default="candidate")
     top.add_argument("--url", default=os.environ.get("BUNDLE_URL", "http://localhost:3000"))
     top.add_argument("--admin-key", default=os.environ.get("BUNDLE_ADMIN_KEY"))
+    tabular = top.add_argument_group("credit_health, iris")
+    tabular.add_argument("--scaler", type=Path, help="joblib MinMaxScaler (default: scaler.json)")
+    books = top.add_argument_group("book_rating")
+    books.add_argument("--data-dir", type=Path, help="training CSVs (default: the run's tables)")
+    books.add_argument("--layout", choices=("boostcamp", "ids"), default="boostcamp")
+    books.add_argument("--output", choices=("raw", "sigmoid"), default="raw")
+    mask = top.add_argument_group("mask_classifier (default: the run's preprocessing.json)")
+    defaults = Preprocessing()
+    mask.add_argument("--height", type=int, default=defaults.height)
+    mask.add_argument("--width", type=int, default=defaults.width)
+    mask.add_argument("--mean", type=float, nargs=3, default=defaults.mean)
+    mask.add_argument("--std", type=float, nargs=3, default=defaults.std)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     cli = parser()
-    args = cli.parse_args(argv)
-    syncing = args.args[0] == "sync"
-    uris = args.args[1:] if syncing else args.args
+    options = cli.parse_args(argv)
+    syncing = options.args[0] == "sync"
+    uris = options.args[1:] if syncing else options.args
     if len(uris) != 1:
         cli.error("give exactly one MODEL_URI")
     try:
-        if args.model not in TASKS:
-            raise RefusedError(
-                f"importing {args.model} from MLflow is not supported yet; "
-                f"supported: {', '.join(SUPPORTED)}"
-            )
-        task = TASKS[args.model]
-        client = connect(args.tracking_uri)
+        client = connect(options.tracking_uri)
         registered = resolve(client, uris[0])
         if not syncing:
-            tag = import_version(client, registered, task, name=args.name, scaler_path=args.scaler)
-            print(how_to_serve(tag, task.name))
+            tag = import_version(client, registered, options.model, options)
+            print(how_to_serve(tag, options.model))
             return 0
-        tag, imported, code = sync(
-            client,
-            registered,
-            task,
-            role=args.role,
-            name=args.name,
-            scaler_path=args.scaler,
-            url=args.url,
-            admin_key=args.admin_key,
-        )
+        tag, imported, code = sync(client, registered, options.model, options)
     except (ValueError, FileNotFoundError) as error:
         print(f"import_mlflow: {error}", file=sys.stderr)
         return 2
-    print(f"{'imported' if imported else 'already in the store:'} {tag}; {args.role}: code {code}")
+    print(
+        f"{'imported' if imported else 'already in the store:'} {tag}; {options.role}: code {code}"
+    )
     return code
 
 

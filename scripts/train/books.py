@@ -12,19 +12,23 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from rich.progress import Progress
 
+from model_bundle.catalogue import BOOK_RATING
 from models.artifact import data_hash
 from models.books.featurizer import BookCatalogue, BookFeaturizer, Layout
 from models.books.model import BookRatingModel
 from models.books.network import FieldAwareFactorizationMachine
 from scripts.sample_data import books as book_sample
 from scripts.train.book_data import BookData, load_boostcamp
+from scripts.train.tracking import log_training_run
+
+OUTPUT = "raw"  # the network's output is the rating itself (not pytorch-fm's sigmoid)
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,14 @@ def fit_ffm(
     return model.eval(), {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
-def train_on(data: BookData, layout: Layout, config: FFMConfig, source: str) -> str:
+def train_on(
+    data: BookData,
+    layout: Layout,
+    config: FFMConfig,
+    source: str,
+    name: str = BOOK_RATING.name,
+) -> str:
+    """Train, store as ``name`` and log the run to MLflow when asked; return the store tag."""
     started = time.perf_counter()
     featurizer = BookFeaturizer.fit(
         data.users, data.books, data.train, data.test, data.submission, layout
@@ -139,15 +150,26 @@ def train_on(data: BookData, layout: Layout, config: FFMConfig, source: str) -> 
         f"book_rating: validation RMSE {metrics['valid_rmse']:.4f} (global mean "
         f"{metrics['global_mean_rmse']:.4f}, user+book bias {metrics['bias_rmse']:.4f})"
     )
-    tag = BookRatingModel(model, featurizer, catalogue, "raw").save(
+    books = BookRatingModel(model, featurizer, catalogue, OUTPUT)
+    digest = data_hash(data.train, data.users, data.books)
+    tag = books.save(
         {
             "metrics": metrics,
-            "data_hash": data_hash(data.train, data.users, data.books),
+            "data_hash": digest,
             "source": source,
             "age_fill": featurizer.age_fill,
-        }
+        },
+        name=name,
     )
     print(f"book_rating: saved {tag}")
+    log_training_run(
+        name,
+        params={**asdict(config), "layout": layout, "output": OUTPUT, "data_hash": digest},
+        metrics=metrics,
+        state_dict=model.state_dict(),
+        tag=tag,
+        write_tables=books.write_tables,
+    )
     return tag
 
 

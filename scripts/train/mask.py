@@ -22,6 +22,7 @@ from models.artifact import data_hash, save_artifact
 from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.network import MaskBaseModel, mask_metadata, normalise
 from scripts.sample_data.mask import faces
+from scripts.train.tracking import PREPROCESSING_FILE, log_training_run
 
 DEFAULT_PREPROCESSING = Preprocessing(height=32, width=24)
 BATCH_SIZE = 32
@@ -38,7 +39,9 @@ def macro_f1(predicted: np.ndarray, actual: np.ndarray, classes: int = NUM_CLASS
     return float(np.mean(scores))
 
 
-def train(per_class: int = 40, epochs: int = 25, seed: int = 0) -> str:
+def train(
+    per_class: int = 40, epochs: int = 25, seed: int = 0, name: str = MASK_CLASSIFIER.name
+) -> str:
     started = time.perf_counter()
     torch.manual_seed(seed)
     prep = DEFAULT_PREPROCESSING
@@ -100,8 +103,21 @@ def train(per_class: int = 40, epochs: int = 25, seed: int = 0) -> str:
         data_hash=data_hash(images.tobytes(), labels.tobytes()),
         source=f"scripts.train.mask (mask_sample per_class={per_class} seed={seed})",
     )
-    tag = save_artifact(MASK_CLASSIFIER.name, metadata, state_dict=model.state_dict())
+    tag = save_artifact(name, metadata, state_dict=model.state_dict())
     print(f"mask_classifier: saved {tag}")
+    log_training_run(
+        name,
+        params={
+            "per_class": per_class,
+            "epochs": epochs,
+            "seed": seed,
+            "data_hash": metadata["data_hash"],
+        },
+        metrics=metrics,
+        state_dict=model.state_dict(),
+        tag=tag,
+        documents={PREPROCESSING_FILE: prep.to_metadata()},
+    )
     return tag
 
 

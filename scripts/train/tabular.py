@@ -13,7 +13,7 @@ from torch import nn
 from models.artifact import data_hash, save_artifact
 from models.tabular.contract import TabularTask
 from models.tabular.network import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
-from scripts.train.tracking import log_training_run
+from scripts.train.tracking import SCALER_FILE, log_training_run
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def train_tabular(
         params=params,
         metrics=metrics,
         state_dict=network.state_dict(),
-        scaler=scaler.to_metadata(),
         tag=tag,
+        documents={SCALER_FILE: scaler.to_metadata()},
     )
     return tag

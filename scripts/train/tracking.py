@@ -2,21 +2,30 @@
 
 MLflow is an optional extra (``requirements-mlflow.txt``): training and serving work without
 it, so it is imported here, lazily, and a missing package or an unset variable means no logging
-rather than an error. What is logged is what ``scripts.imports.mlflow`` reads back: the params,
-the numeric metrics, the network's ``state_dict`` (``log_state_dict``, artifact path
-``state_dict``) and the scaler as a plain ``scaler.json`` (no pickle on either side).
+rather than an error. What is logged is what ``scripts.imports.mlflow`` reads back, with no
+pickle on either side:
+
+* the params and the numeric metrics;
+* the network's ``state_dict`` (``log_state_dict``, artifact path ``state_dict``);
+* what the network needs beside its weights, as plain files: the tabular scaler as
+  ``scaler.json``, the mask model's ``preprocessing.json``, the book model's index tables
+  and catalogue under ``tables/`` (the files its artifact holds).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
 STATE_DICT_PATH = "state_dict"  # the run's artifact path of the logged state_dict
 SCALER_FILE = "scaler.json"  # data_min, data_max, scale, min: MinMaxScaler.to_metadata()
+PREPROCESSING_FILE = "preprocessing.json"  # models.mask.contract.Preprocessing.to_metadata()
+TABLES_PATH = "tables"  # the book model's featuriser and catalogue files
 
 
 def log_training_run(
@@ -25,10 +34,14 @@ def log_training_run(
     params: Mapping[str, Any],
     metrics: Mapping[str, Any],
     state_dict: Mapping[str, torch.Tensor],
-    scaler: Mapping[str, list[float]] | None,
     tag: str,
+    documents: Mapping[str, Mapping[str, Any]] | None = None,
+    write_tables: Callable[[Path], None] | None = None,
 ) -> str | None:
-    """Log one run (its id returned); None, doing nothing, without the variable or mlflow."""
+    """Log one run (its id returned); None, doing nothing, without the variable or mlflow.
+
+    ``documents`` are JSON files by name (``scaler.json``, ``preprocessing.json``);
+    ``write_tables(directory)`` writes plain files logged under ``tables/``."""
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         return None
     try:
@@ -45,7 +58,11 @@ def log_training_run(
         )
         mlflow.set_tags({"bentoml_tag": tag, "model": name})
         mlflow.pytorch.log_state_dict(dict(state_dict), STATE_DICT_PATH)
-        if scaler is not None:
-            mlflow.log_dict(dict(scaler), SCALER_FILE)
+        for file, document in (documents or {}).items():
+            mlflow.log_dict(dict(document), file)
+        if write_tables is not None:
+            with tempfile.TemporaryDirectory() as directory:
+                write_tables(Path(directory))
+                mlflow.log_artifacts(directory, TABLES_PATH)
     print(f"{name}: logged MLflow run {run.info.run_id}")
     return run.info.run_id
