@@ -10,6 +10,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,19 @@ import pytest
 import torch
 
 from models.artifact import Artifact
+from models.books.model import BookRatingModel
+from models.books.network import FieldAwareFactorizationMachine
+from models.mask.contract import Preprocessing
+from models.mask.network import MaskClassifier
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import build_network, load_classifier
-from scripts.imports.mlflow import connect, import_version, resolve, stored_tag
+from scripts.imports.mlflow import connect, import_tabular, resolve, stored_tag
+from scripts.sample_data import books as book_sample
 from scripts.sample_data.requests import HEALTHY
+from scripts.train.book_data import load_boostcamp
+from scripts.train.books import FFMConfig, train_on
 from scripts.train.datasets import credit_sample, iris
+from scripts.train.mask import train as train_mask
 from scripts.train.tabular import TrainingConfig, train_tabular
 from tests.support.server import ROOT
 
@@ -147,7 +156,7 @@ def test_torchscript_logged_with_log_model_imports(registry: str, tmp_path: Path
     (logged,) = mlflow.search_logged_models(output_format="list")
     version = mlflow.register_model(logged.model_uri, "credit-scripted").version
     client = connect(registry)
-    tag = import_version(
+    tag = import_tabular(
         client, resolve(client, f"models:/credit-scripted/{version}"), CREDIT_TASK, name=NAME
     )
     artifact = Artifact.load(tag)
@@ -254,7 +263,7 @@ def test_an_imported_version_is_found_again_by_its_lineage(trained: dict[str, An
     client = connect(None)
     registered = resolve(client, f"models:/{REGISTERED}@champion")
     assert stored_tag(NAME + "_again", registered) is None
-    tag = import_version(client, registered, CREDIT_TASK, name=NAME + "_again")
+    tag = import_tabular(client, registered, CREDIT_TASK, name=NAME + "_again")
     assert stored_tag(NAME + "_again", registered) == tag
 
 
@@ -272,23 +281,34 @@ def test_sync_loads_the_alias_as_candidate_then_promotes_it_without_a_second_imp
     assert "answered 401" in wrong_key.stderr
     assert not Path(os.environ["BENTOML_HOME"], "models", name).exists()  # nothing imported
 
+    def credit_state() -> dict[str, Any]:
+        state = httpx.get(f"{server.url}/admin/models", headers={"X-API-Key": key}).json()
+        (credit,) = [entry for entry in state["models"] if entry["model"] == "credit_health"]
+        return credit
+
     first = cli(*sync, "--as", "candidate", *target)
     assert first.returncode == 0, first.stderr
     assert "\nimported " in "\n" + first.stdout.splitlines()[-1]
     tag = first.stdout.splitlines()[-1].split()[1].rstrip(";")
-    state = httpx.get(f"{server.url}/admin/models", headers={"X-API-Key": key}).json()
-    (credit,) = [entry for entry in state["models"] if entry["model"] == "credit_health"]
-    assert credit["candidate"] == tag
+    assert credit_state()["candidate"] == tag
     assert Path(os.environ["BENTOML_HOME"], "models", name).is_dir()
+
+    # The alias moves on to a new registered version while the old one is the candidate:
+    # the sync drops that candidate and loads the new one.
+    newer = register(trained["run"].info.run_id, "state_dict")
+    mlflow.MlflowClient().set_registered_model_alias(REGISTERED, "champion", newer)
+    moved = cli(*sync, "--as", "candidate", *target)
+    assert moved.returncode == 0, moved.stderr
+    newer_tag = moved.stdout.splitlines()[-1].split()[1].rstrip(";")
+    assert newer_tag != tag
+    assert credit_state()["candidate"] == newer_tag
 
     second = cli(*sync, "--as", "primary", *target)
     assert second.returncode == 0, second.stderr
-    assert f"already in the store: {tag}" in second.stdout
-    state = httpx.get(f"{server.url}/admin/models", headers={"X-API-Key": key}).json()
-    (credit,) = [entry for entry in state["models"] if entry["model"] == "credit_health"]
-    assert credit["primary"] == tag
+    assert f"already in the store: {newer_tag}" in second.stdout
+    assert credit_state()["primary"] == newer_tag
     answer = httpx.post(f"{server.url}/predict_credit", json=HEALTHY, timeout=30)
-    assert answer.json()["model"] == tag
+    assert answer.json()["model"] == newer_tag
 
 
 def test_iris_trained_logged_and_imported_gives_the_same_probabilities(registry: str) -> None:
@@ -304,3 +324,55 @@ def test_iris_trained_logged_and_imported_gives_the_same_probabilities(registry:
     copy = load_classifier(Artifact.load(imported), IRIS_TASK).predict_proba(flowers)
     np.testing.assert_allclose(copy, original, atol=1e-5)
     assert Artifact.load(imported).metadata["mlflow"]["registered_name"] == "flowers"
+
+
+def test_books_trained_logged_and_imported_rate_the_same_from_the_runs_tables(
+    registry: str,
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        data = load_boostcamp(book_sample.write(Path(directory), "small", 0))
+    config = FFMConfig(max_epochs=2)
+    tag = train_on(data, "boostcamp", config, source="mlflow test", name="books_mlflow_train_test")
+    (run,) = mlflow.search_runs(experiment_names=["books_mlflow_train_test"], output_format="list")
+    files = {f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "tables")}
+    assert files, "the run logged no book tables"
+    register(run.info.run_id, "state_dict", name="books")
+    result = cli("models:/books/1", "--model", "book_rating", "--name", "books_mlflow_test")
+    assert result.returncode == 0, result.stderr
+    imported = result.stdout.split()[1].rstrip(";")
+    original = BookRatingModel.load(Artifact.load(tag))
+    copy = BookRatingModel.load(Artifact.load(imported))
+    users = original.featurizer.user_ids[:20].tolist()
+    isbns = list(original.featurizer.isbns[:20])
+    pairs = [(int(u), str(i)) for u, i in zip(users, isbns, strict=True)] + [(-1, "unknown")]
+    assert copy.rate(pairs) == original.rate(pairs)
+    metadata = Artifact.load(imported).metadata
+    assert metadata["mlflow"]["registered_name"] == "books"
+    assert metadata["data_hash"] == Artifact.load(tag).metadata["data_hash"]
+
+
+def test_a_book_version_without_tables_says_to_pass_the_data_dir(registry: str) -> None:
+    network = FieldAwareFactorizationMachine([3, 4], embed_dim=2)
+    with mlflow.start_run() as run:
+        mlflow.pytorch.log_state_dict(network.state_dict(), "state_dict")
+    register(run.info.run_id, "state_dict", name="books-bare")
+    result = cli("models:/books-bare/1", "--model", "book_rating", "--name", "books_bare")
+    assert result.returncode == 2
+    assert "pass --data-dir" in result.stderr
+
+
+def test_mask_trained_logged_and_imported_classifies_the_same(registry: str) -> None:
+    tag = train_mask(per_class=2, epochs=1, name="mask_mlflow_train_test")
+    (run,) = mlflow.search_runs(experiment_names=["mask_mlflow_train_test"], output_format="list")
+    register(run.info.run_id, "state_dict", name="faces")
+    result = cli("models:/faces/1", "--model", "mask_classifier", "--name", "mask_mlflow_test")
+    assert result.returncode == 0, result.stderr
+    imported = result.stdout.split()[1].rstrip(";")
+    original, copy = Artifact.load(tag), Artifact.load(imported)
+    assert copy.metadata["preprocessing"] == original.metadata["preprocessing"]
+    prep = Preprocessing.from_metadata(original.metadata["preprocessing"])
+    images = np.random.default_rng(4).integers(0, 256, (6, prep.height, prep.width, 3), np.uint8)
+    np.testing.assert_allclose(
+        MaskClassifier(copy).classify(images), MaskClassifier(original).classify(images), atol=1e-6
+    )
+    assert copy.metadata["mlflow"]["run_id"] == run.info.run_id
