@@ -37,6 +37,7 @@ from bentoml.validators import ContentType
 from model_bundle.catalogue import ServedModel
 from model_bundle.settings import settings
 from runners.drain import DrainBeforeStop
+from runners.slot_memory import SlotMemory
 
 if TYPE_CHECKING:
     from models.artifact import Artifact
@@ -131,6 +132,8 @@ class ModelRunner:
         self.slots: tuple[Loaded | None, ...] = (None,) * SLOTS
         self._writing = threading.Lock()  # one load or unload at a time
         self._unreferenced: dict[str, float] = {}  # tag -> since when no state names it
+        self.slot_memory = SlotMemory(settings.state_dir, self.entry.name)
+        self._remembered = self.slot_memory.read()  # the slots before a restart, if any
         self.boot_tag = str(self.model.tag)  # the setting's version, resolved
         self.watched = Watched(StateDirectory(settings.state_dir), self.entry.name, STATE_POLL_S)
         self.watched.poll(time.monotonic())
@@ -183,6 +186,8 @@ class ModelRunner:
                 if loaded is not None and loaded.tag == tag:
                     return loaded
             free = [i for i, loaded in enumerate(self.slots) if loaded is None]
+            if self._remembered.get(tag) in free:  # back in its slot after a restart
+                free.insert(0, self._remembered[tag])
             if not free:
                 raise SlotsFullError(
                     f"{self.entry.name}: all {SLOTS} version slots are in use; a version left "
@@ -198,7 +203,7 @@ class ModelRunner:
             loaded = Loaded(str(stored.tag), artifact, model, self.description(model))
             slots = list(self.slots)
             slots[free[0]] = loaded
-            self.slots = tuple(slots)
+            self.publish(slots)
             logger.info("%s: %s loaded in slot %d", self.entry.name, loaded.tag, free[0])
             return loaded
 
@@ -225,7 +230,13 @@ class ModelRunner:
                     slots[i] = None
                     self._unreferenced.pop(loaded.tag)
                     logger.info("%s: %s unloaded from slot %d", self.entry.name, loaded.tag, i)
-            self.slots = tuple(slots)
+            if tuple(slots) != self.slots:
+                self.publish(slots)
+
+    def publish(self, slots: list[Loaded | None]) -> None:
+        """Serve ``slots`` (one reference assignment) and remember them for a restart."""
+        self.slots = tuple(slots)
+        self.slot_memory.write(loaded.tag if loaded else None for loaded in self.slots)
 
     def _follow_state(self) -> None:
         while True:

@@ -79,3 +79,52 @@ def test_a_runner_serves_each_version_from_its_own_slot(
     assert answer["iris"] == "invalid_artifact"
     assert answer["kept_in_grace"] == 2
     assert answer["after_grace"] == [first]
+
+
+RESTART_SCRIPT = """
+import asyncio, json, sys
+from model_bundle.settings import settings
+from model_bundle.versions.state import RoutingState, StateDirectory
+from runners.credit import CreditRunner
+
+first, second = sys.argv[1], sys.argv[2]
+runner = CreditRunner()
+asyncio.run(runner.load_version(second))
+before = [v["tag"] for v in sorted(runner.versions()["versions"], key=lambda v: v["slot"])]
+# The second version promoted: a restarted runner loads the primary first.
+StateDirectory(settings.state_dir).write(
+    RoutingState(model="credit_health", primary=second, previous=first)
+)
+restarted = CreditRunner()
+after = [v["tag"] for v in sorted(restarted.versions()["versions"], key=lambda v: v["slot"])]
+print(json.dumps({"before": before, "after": after}))
+"""
+
+
+def test_a_restarted_runner_puts_each_version_back_in_its_slot(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
+    """The front routes by the slots the runner last reported: a runner restarted by the
+    server must not swap them (the front would label one version's answers with another's
+    tag until it asked again)."""
+    task = dataclasses.replace(CREDIT_TASK, name="credit_restart_test")
+    first = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
+    second = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1, seed=5), "test")
+    env = {
+        **os.environ,
+        "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": first,
+        "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RESTART_SCRIPT, first, second],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["before"] == [first, second]
+    assert answer["after"] == answer["before"]
