@@ -77,7 +77,6 @@ class ModelBundle:
     def __init__(self) -> None:
         self._batching = BatchingGate(enabled=settings.batching)
         self.versions = Versions({entry.name: runner for entry, runner in self._served()})
-        AdminApi.versions = self.versions
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
 
     def _runners(self) -> list[Any]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from pathlib import Path
 
 import pytest
 
-from model_bundle.versions.control import AdminError, share_value
+from model_bundle.versions.requests import BodyError, CandidateRequest, parse
 from model_bundle.versions.routing import Buckets, effective, keyed_bucket
 from model_bundle.versions.state import Event, RoutingState, StateDirectory, Watched, now
 
@@ -78,7 +77,36 @@ def test_a_shadow_gets_no_live_traffic_and_a_user_stays_on_one_version() -> None
 
 @pytest.mark.parametrize("share", [-1, 100.5, "30", True, None, float("nan")])
 def test_a_share_outside_0_to_100_is_refused(share: object) -> None:
-    with pytest.raises(AdminError) as refused:
-        share_value({"share": share})
-    assert refused.value.status == HTTPStatus.BAD_REQUEST
-    assert refused.value.body["detail"][0]["loc"] == ["body", "share"]
+    with pytest.raises(BodyError) as refused:
+        parse("share", {"share": share})
+    assert (refused.value.field, refused.value.kind) == ("share", "share_out_of_range")
+    assert "0 to 100" in refused.value.msg
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "field", "kind"),
+    [
+        ("candidate", {}, "tag", "missing"),
+        ("candidate", {"tag": "  "}, "tag", "missing"),
+        ("candidate", {"tag": "credit_health:x", "mode": "blue"}, "mode", "invalid_mode"),
+        ("candidate", {"tag": "credit_health:x", "shares": 3}, "shares", "extra_forbidden"),
+        ("share", {"share": 10, "mode": "blue"}, "mode", "invalid_mode"),
+        ("promote", {"by": ""}, "by", "invalid_by"),
+        ("rollback", {"by": "x" * 101}, "by", "invalid_by"),
+        ("drop", {"tag": "credit_health:x"}, "tag", "extra_forbidden"),
+    ],
+)
+def test_a_bad_admin_body_names_its_field_and_problem(
+    action: str, body: dict[str, object], field: str, kind: str
+) -> None:
+    with pytest.raises(BodyError) as refused:
+        parse(action, body)
+    assert (refused.value.field, refused.value.kind) == (field, kind)
+
+
+def test_admin_bodies_are_read_typed_with_their_defaults() -> None:
+    request = parse("candidate", {"tag": " credit_health:x ", "share": 30})
+    assert isinstance(request, CandidateRequest)
+    assert (request.tag, request.mode, request.share, request.by) == (
+        "credit_health:x", "shadow", 30.0, None
+    )  # fmt: skip

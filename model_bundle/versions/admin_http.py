@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import BentoMLException
 
 from model_bundle.catalogue import CATALOGUE
 from model_bundle.http.access import ApiKeyAuth, digest, presented_keys
@@ -36,11 +39,17 @@ def problem(kind: str, loc: list[str], msg: str) -> dict[str, Any]:
     return {"error": msg, "detail": [{"type": kind, "loc": loc, "msg": msg}]}
 
 
-class AdminApi:
-    """ASGI middleware answering ``/admin/...`` itself (the service registers its
-    :class:`Versions` in :attr:`versions` when it is built)."""
+def served_versions() -> Versions | None:
+    """The :class:`Versions` of the service instance this process serves (BentoML's current
+    service: the middleware is built by BentoML before the instance), None while it starts."""
+    try:
+        return bentoml.get_current_service().versions
+    except BentoMLException:
+        return None
 
-    versions: ClassVar[Versions | None] = None
+
+class AdminApi:
+    """ASGI middleware answering ``/admin/...`` itself, for the served instance's versions."""
 
     def __init__(self, app: Any, keys: tuple[str, ...] | None = None) -> None:
         self.app = app
@@ -73,7 +82,7 @@ class AdminApi:
     async def answer(
         self, scope: Scope, receive: Any, path: str, key_name: str
     ) -> tuple[HTTPStatus, dict[str, Any]]:
-        versions = AdminApi.versions
+        versions = served_versions()
         if versions is None:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the service is starting"}
         parts = path.removeprefix(PREFIX).strip("/").split("/")

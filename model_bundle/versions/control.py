@@ -8,13 +8,13 @@ it when they read the new state, and their fronts route to it once loaded.
 
 from __future__ import annotations
 
-import math
 from http import HTTPStatus
 from typing import Any
 
 from model_bundle.runner_client import call_runner
+from model_bundle.versions.requests import BodyError, CandidateRequest, ShareRequest, parse
 from model_bundle.versions.serving import ModelVersions, Versions
-from model_bundle.versions.state import MODES, Event, RoutingState, now
+from model_bundle.versions.state import Event, RoutingState, now
 
 
 class AdminError(Exception):
@@ -26,75 +26,20 @@ class AdminError(Exception):
         self.body = {"error": msg, "detail": [{"type": kind, "loc": ["body", field], "msg": msg}]}
 
 
-def share_value(body: dict[str, Any], default: float | None = None) -> float:
-    value = body.get("share", default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 <= value <= 100
-    ):
-        raise AdminError(
-            HTTPStatus.BAD_REQUEST,
-            "share",
-            "share_out_of_range",
-            f"share must be a number from 0 to 100 (percent of live traffic), got {value!r}",
-        )
-    return float(value)
-
-
-def mode_value(body: dict[str, Any], default: str) -> str:
-    mode = body.get("mode", default)
-    if mode not in MODES:
-        raise AdminError(
-            HTTPStatus.BAD_REQUEST,
-            "mode",
-            "invalid_mode",
-            f"mode must be one of {', '.join(MODES)}, got {mode!r}",
-        )
-    return str(mode)
-
-
-def by_value(body: dict[str, Any], key_name: str) -> str:
-    by = body.get("by", key_name)
-    if not isinstance(by, str) or not 0 < len(by) <= 100:
-        raise AdminError(
-            HTTPStatus.BAD_REQUEST, "by", "invalid_by", "by must be a name of 1 to 100 characters"
-        )
-    return by
-
-
-KNOWN_FIELDS = {
-    "candidate": {"tag", "mode", "share", "by"},
-    "share": {"share", "mode", "by"},
-    "promote": {"by"},
-    "rollback": {"by"},
-    "drop": {"by"},
-}
-
-
 async def operate(
     versions: Versions, name: str, action: str, body: dict[str, Any], key_name: str
 ) -> dict[str, Any]:
     """Apply ``action`` to model ``name``; its state and routing afterwards."""
-    unknown = sorted(set(body) - KNOWN_FIELDS[action])
-    if unknown:
-        raise AdminError(
-            HTTPStatus.BAD_REQUEST,
-            unknown[0],
-            "extra_forbidden",
-            f"unexpected field {unknown[0]!r}",
-        )
+    try:
+        request = parse(action, body)
+    except BodyError as refused:
+        raise AdminError(HTTPStatus.BAD_REQUEST, refused.field, refused.kind, refused.msg) from None
     model = versions[name]
-    by = by_value(body, key_name)
+    by = request.by or key_name
     routing = await model.refresh()
     if action == "candidate":
-        tag = body.get("tag")
-        if not isinstance(tag, str) or not tag.strip():
-            msg = "tag: a model tag, name:version"
-            raise AdminError(HTTPStatus.BAD_REQUEST, "tag", "missing", msg)
-        mode = mode_value(body, "shadow")
-        share = share_value(body, 0.0)
+        assert isinstance(request, CandidateRequest)
+        mode, share = request.mode, request.share
         held = model.watched.state
         if held is not None and held.candidate:
             raise AdminError(
@@ -104,7 +49,7 @@ async def operate(
                 f"{name} already has a candidate, {held.candidate}: promote it or remove it "
                 "(DELETE .../candidate) first",
             )
-        answer = await call_runner(model.runner.to_async.load_version, tag=tag.strip())
+        answer = await call_runner(model.runner.to_async.load_version, tag=request.tag)
         if "error" in answer:
             problem = answer["error"]
             status = {
@@ -133,11 +78,12 @@ async def operate(
         return await commit(model, change, answer)
 
     if action == "share":
-        share = share_value(body)
+        assert isinstance(request, ShareRequest)
+        share = request.share
 
         def change(state: RoutingState) -> RoutingState:
             no_candidate(state)
-            mode = mode_value(body, state.mode)
+            mode = request.mode or state.mode
             event = Event("share", state.candidate, by, now(), {"mode": mode, "share": share})
             return state.changed(event, mode=mode, share=share)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from model_bundle.versions.requests import openapi_body
+from model_bundle.versions.state import MODES
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 TAG = {
     "name": "admin",
@@ -26,9 +29,7 @@ NAME = {
     "description": "The model's store name (credit_health, iris, book_rating, mask_classifier).",
     "schema": {"type": "string"},
 }
-BY = {"by": {"type": "string", "maxLength": 100, "description": "Who makes the change."}}
-MODE = {"type": "string", "enum": ["canary", "shadow"]}
-SHARE = {"type": "number", "minimum": 0, "maximum": 100, "description": "Percent of live traffic."}
+MODE = {"type": "string", "enum": list(MODES)}
 STATE = {
     "type": "object",
     "description": "The model's routing state and what this replica serves.",
@@ -44,11 +45,6 @@ STATE = {
         "history": {"type": "array", "items": {"type": "object"}},
     },
 }
-
-
-def body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": {**properties, **BY}, "required": required}
-    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
 
 
 def operation(
@@ -105,7 +101,7 @@ def admin_paths() -> dict[str, Any]:
             "post": operation(
                 "admin_load_candidate",
                 "Load a version (warmed up off the request path) as the candidate.",
-                body({"tag": {"type": "string"}, "mode": MODE, "share": SHARE}, ["tag"]),
+                openapi_body("candidate"),
                 {
                     "400": "Another model's version, a wrong-format artifact, a bad mode or share.",
                     "404": "Unknown model or version.",
@@ -123,7 +119,7 @@ def admin_paths() -> dict[str, Any]:
             "post": operation(
                 "admin_share",
                 "Set the candidate's mode and canary share.",
-                body({"share": SHARE, "mode": MODE}, ["share"]),
+                openapi_body("share"),
                 {"400": "Share outside 0-100, or a bad mode.", **unknown, "409": "No candidate."},
             )
         },
@@ -131,7 +127,7 @@ def admin_paths() -> dict[str, Any]:
             "post": operation(
                 "admin_promote",
                 "The candidate becomes primary; the old primary is kept as previous.",
-                body({}, []),
+                openapi_body("promote"),
                 {**unknown, "409": "No candidate, or it is still loading."},
             )
         },
@@ -139,7 +135,7 @@ def admin_paths() -> dict[str, Any]:
             "post": operation(
                 "admin_rollback",
                 "The previous primary becomes primary again.",
-                body({}, []),
+                openapi_body("rollback"),
                 {**unknown, "409": "No previous primary."},
             )
         },
