@@ -8,18 +8,27 @@ export BENTOML_DO_NOT_TRACK := true
 .PHONY: serve test lint models bento verify-bento container bench venv serving-venv clean \
 	openapi client-py client-ts
 
-PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# uv installs the pinned sets (its own version pinned in constraints.txt, installed by pip):
+# about 10 s for the serving set where pip takes about 100 s. Like pip, it takes local wheels
+# from PIP_FIND_LINKS when the machine sets it (a local CPU build of torch, say).
+UV := $(BIN)/uv
+INSTALL := $(if $(PIP_FIND_LINKS),UV_FIND_LINKS=$(PIP_FIND_LINKS)) \
+	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt
+
+$(UV): constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv -c constraints.txt
+	touch $@
 
 # Two stamps: serving and the default training need requirements.txt only; tests, lint,
 # benchmarks and the Ray engine need the development set on top. Each is (re)installed when
 # it is missing or one of its requirement files changed.
-$(BIN)/.serving: requirements.txt constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements.txt -c constraints.txt
+$(BIN)/.serving: $(UV) requirements.txt constraints.txt
+	$(INSTALL) -r requirements.txt
 	touch $@
 
 $(BIN)/.installed: $(BIN)/.serving requirements-dev.txt requirements-batch.txt requirements-mlflow.txt
-	$(PIP_INSTALL) -r requirements-dev.txt -c constraints.txt
+	$(INSTALL) -r requirements-dev.txt
 	touch $@
 
 serving-venv: $(BIN)/.serving

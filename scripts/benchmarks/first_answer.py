@@ -1,0 +1,131 @@
+"""How long a newcomer waits: ``python -m scripts.benchmarks.first_answer [--write]``.
+
+Clones this checkout's HEAD into a temporary directory and runs the README's first command,
+``make serve``, there, as on a fresh machine: no virtual environment, an empty model store
+(``BENTOML_HOME``) and an empty uv cache (packages are downloaded, as a newcomer's are). It
+polls ``POST /predict_credit`` until the first 200 and reports the time of each phase, read
+off the output's first line of each (install, training, start-up). ``--write`` puts the
+table in docs/PERFORMANCE-first-answer.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+from scripts.sample_data.requests import HEALTHY
+from tests.support.server import ROOT
+
+REPORT = ROOT / "docs" / "PERFORMANCE-first-answer.md"
+GOAL_S = 120.0
+# The first line of each phase in `make serve`'s output.
+PHASES = {
+    "install the serving packages (uv)": "pip install --quiet --disable-pip-version-check uv",
+    "train the default models": "scripts.train.defaults",
+    "start the server": "bentoml serve",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def measure(timeout_s: float = 900) -> dict[str, float]:
+    """Seconds from the start of ``make serve`` to each phase and to the first answer."""
+    with tempfile.TemporaryDirectory(prefix="first-answer-") as scratch:
+        clone = Path(scratch) / "model_bundle"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        port = free_port()
+        env = {
+            **os.environ,
+            "BENTOML_HOME": str(Path(scratch) / "bentoml"),
+            "UV_CACHE_DIR": str(Path(scratch) / "uv-cache"),
+        }
+        env.pop("VIRTUAL_ENV", None)
+        started = time.monotonic()
+        marks: dict[str, float] = {}
+        make = subprocess.Popen(
+            ["make", "serve", f"PORT={port}"],
+            cwd=clone,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+        def read_output() -> None:
+            assert make.stdout is not None
+            for line in make.stdout:
+                for phase, marker in PHASES.items():
+                    if marker in line and phase not in marks:
+                        marks[phase] = time.monotonic() - started
+
+        threading.Thread(target=read_output, daemon=True).start()
+        try:
+            while time.monotonic() - started < timeout_s:
+                if make.poll() is not None:
+                    raise RuntimeError(f"make serve exited with {make.returncode}")
+                try:
+                    answer = httpx.post(
+                        f"http://127.0.0.1:{port}/predict_credit", json=HEALTHY, timeout=5
+                    )
+                    if answer.status_code == 200:
+                        marks["first answer"] = time.monotonic() - started
+                        return marks
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+            raise TimeoutError(f"no answer within {timeout_s:.0f} s")
+        finally:
+            os.killpg(make.pid, 15)
+            make.wait(timeout=60)
+
+
+def report(marks: dict[str, float]) -> str:
+    order = [*PHASES, "first answer"]
+    rows = [f"| {phase} | {marks[phase]:.0f} s |" for phase in order if phase in marks]
+    total = marks["first answer"]
+    verdict = "met" if total <= GOAL_S else "not met"
+    return "\n".join(
+        [
+            "# First answer on a fresh clone",
+            "",
+            f"`python -m scripts.benchmarks.first_answer --write`, {date.today().isoformat()}, "
+            f"on a {os.cpu_count()}-core machine: `make serve` in a fresh clone, no virtual "
+            "environment, an empty model store and an empty uv cache (torch from the local "
+            "wheel where PIP_FIND_LINKS names one). Times from the start of `make serve`.",
+            "",
+            "| phase starts | at |",
+            "|---|---|",
+            *rows,
+            "",
+            f"Goal: the first answer within {GOAL_S:.0f} s: **{verdict}** ({total:.0f} s).",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {REPORT.name}")
+    args = parser.parse_args()
+    text = report(measure())
+    print(text)
+    if args.write:
+        REPORT.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
