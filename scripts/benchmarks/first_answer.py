@@ -54,7 +54,7 @@ def measure(timeout_s: float = 900) -> dict[str, float]:
         }
         env.pop("VIRTUAL_ENV", None)
         started = time.monotonic()
-        marks: dict[str, float] = {}
+        marks: dict[str, float] = {"load average at the start": os.getloadavg()[0]}
         make = subprocess.Popen(
             ["make", "serve", f"PORT={port}"],
             cwd=clone,
@@ -96,6 +96,7 @@ def measure(timeout_s: float = 900) -> dict[str, float]:
 def report(marks: dict[str, float]) -> str:
     order = [*PHASES, "first answer"]
     rows = [f"| {phase} | {marks[phase]:.0f} s |" for phase in order if phase in marks]
+    load = marks["load average at the start"]
     total = marks["first answer"]
     verdict = "met" if total <= GOAL_S else "not met"
     return "\n".join(
@@ -105,7 +106,9 @@ def report(marks: dict[str, float]) -> str:
             f"`python -m scripts.benchmarks.first_answer --write`, {date.today().isoformat()}, "
             f"on a {os.cpu_count()}-core machine: `make serve` in a fresh clone, no virtual "
             "environment, an empty model store and an empty uv cache (torch from the local "
-            "wheel where PIP_FIND_LINKS names one). Times from the start of `make serve`.",
+            "wheel where PIP_FIND_LINKS names one). Times from the start of `make serve`; "
+            f"the machine's 1-minute load average at the start: {load:.1f} (on an idle machine, "
+            "0; each unit of load slows training and start-up).",
             "",
             "| phase starts | at |",
             "|---|---|",
