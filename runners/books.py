@@ -9,6 +9,7 @@ import bentoml
 from model_bundle.catalogue import BOOK_RATING
 from model_bundle.schemas import MAX_BATCH_ITEMS
 from runners.base import JsonDict, JsonList, ModelRunner, batchable, runner
+from runners.explain import ExplainsRatings
 
 if TYPE_CHECKING:
     from models.artifact import Artifact
@@ -18,7 +19,7 @@ MAX_LATENCY_MS = 1000
 
 
 @runner(BOOK_RATING)
-class BooksRunner(ModelRunner):
+class BooksRunner(ExplainsRatings, ModelRunner):
     def load(self, artifact: Artifact) -> BookRatingModel:
         from models.books.model import BookRatingModel
 

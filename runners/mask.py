@@ -12,6 +12,7 @@ import numpy as np
 
 from model_bundle.catalogue import MASK_CLASSIFIER
 from runners.base import JsonArray, ModelRunner, batchable, runner
+from runners.explain import ExplainsMasks
 
 if TYPE_CHECKING:
     from models.artifact import Artifact
@@ -23,7 +24,7 @@ MAX_LATENCY_MS = 2000
 
 
 @runner(MASK_CLASSIFIER)
-class MaskRunner(ModelRunner):
+class MaskRunner(ExplainsMasks, ModelRunner):
     def load(self, artifact: Artifact) -> MaskClassifier:
         from models.mask.network import MaskClassifier
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from model_bundle.schemas import MAX_BATCH_ITEMS
 from runners.base import JsonArray, ModelRunner, batchable
+from runners.explain import ExplainsTabular
 
 if TYPE_CHECKING:
     from models.artifact import Artifact
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 MAX_LATENCY_MS = 1000
 
 
-class TabularRunner(ModelRunner):
+class TabularRunner(ExplainsTabular, ModelRunner):
     """Serves :class:`~models.tabular.network.TabularClassifier` versions from the model store."""
 
     def load(self, artifact: Artifact) -> TabularClassifier:
