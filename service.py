@@ -15,11 +15,19 @@ from typing import Annotated, Any
 
 import aiohttp
 import bentoml
+import numpy as np
 from pydantic import Field
 from starlette.middleware.cors import CORSMiddleware
 
 from model_bundle.answers import feature_matrix, labelled, mask_prediction
 from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
+from model_bundle.explanations import (
+    BookRatingExplained,
+    CreditExplained,
+    IrisExplained,
+    MaskExplained,
+    explained,
+)
 from model_bundle.http.access import ApiKeyAuth, cors_options
 from model_bundle.http.guards import BodySizeLimit, ConciseClientErrors, UploadGuard
 from model_bundle.http.openapi import serve_corrected_document
@@ -196,6 +204,55 @@ class ModelBundle:
     ) -> MaskPredictions:
         """``classify_mask`` for 1 to 32 photos (repeated field ``images``), answers in order."""
         return MaskPredictions(predictions=await self._classify(images, "images"))
+
+    async def _explain_row(self, runner: Any, task: TabularTask, row: Mapping[str, float]) -> Any:
+        [features] = feature_matrix([row], task).tolist()
+
+        async def call(route: Route) -> Any:
+            return await call_runner(runner.to_async.explain, version=route.tag, features=features)
+
+        answer, route = await explained(self.versions[task.name], call)
+        [prediction] = labelled(np.array([answer["probabilities"]]), task, route.tag)
+        return prediction, answer["explanation"]
+
+    @bentoml.api(input_spec=CreditFeatures)
+    async def explain_credit(self, **features: float) -> CreditExplained:
+        """``predict_credit`` with each feature's integrated-gradients attribution to the
+        predicted class's logit, against the training range's midpoint."""
+        prediction, explanation = await self._explain_row(self.credit, CREDIT_TASK, features)
+        return CreditExplained(**prediction, explanation=explanation)
+
+    @bentoml.api(input_spec=IrisMeasurements)
+    async def explain_iris(self, **measurements: float) -> IrisExplained:
+        """``classify_iris`` with each measurement's integrated-gradients attribution."""
+        prediction, explanation = await self._explain_row(self.iris, IRIS_TASK, measurements)
+        return IrisExplained(species=prediction.pop("label"), **prediction, explanation=explanation)
+
+    @bentoml.api(input_spec=BookPair)
+    async def explain_book_rating(self, user_id: int, isbn: str) -> BookRatingExplained:
+        """``rate_book`` with the FFM's score split into its terms (bias, one per field, one
+        per pair of fields), the largest in words; a cold start names its fallback."""
+
+        async def call(route: Route) -> Any:
+            explain = self.books.to_async.explain_rating
+            return await call_runner(explain, version=route.tag, user_id=user_id, isbn=isbn)
+
+        answer, route = await explained(self.versions[BOOK_RATING.name], call, key=user_id)
+        return BookRatingExplained(**answer, model=route.tag)
+
+    @bentoml.api
+    async def explain_mask(self, image: Path) -> MaskExplained:
+        """``classify_mask`` with a Grad-CAM heat map of where the network looked, over the
+        resized photo (PNG, base64)."""
+
+        async def call(route: Route) -> Any:
+            prep = Preprocessing.from_metadata(route.summary["preprocessing"])
+            [resized] = await asyncio.to_thread(resized_uploads, [image], prep, "image")
+            return await call_runner(self.mask.to_async.explain, version=route.tag, image=resized)
+
+        answer, route = await explained(self.versions[MASK_CLASSIFIER.name], call)
+        prediction = mask_prediction(np.array(answer["probabilities"]), route.tag)
+        return MaskExplained(**prediction.model_dump(), explanation=answer["explanation"])
 
     @bentoml.api
     async def models(self) -> ServedModels:
