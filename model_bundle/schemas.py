@@ -169,6 +169,9 @@ class ModelVersion(BaseModel):
     weights: Literal["state_dict", "torchscript", "exported"] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     data_hash: str | None = None
+    calibration: dict[str, Any] | None = Field(
+        None, description="Held-out expected calibration error, reliability bins, temperature."
+    )
     role: Literal["primary", "canary", "shadow", "candidate_loading", "previous", "unloading"]
     share: float | None = Field(description="A canary's percentage of live traffic.")
     promoted_at: str | None
@@ -187,6 +190,7 @@ class ServedModel(BaseModel):
     weights: Literal["state_dict", "torchscript", "exported"]
     metrics: dict[str, Any]
     data_hash: str | None
+    calibration: dict[str, Any] | None = None
     promoted_at: str | None = None
     promoted_by: str | None = None
     versions: list[ModelVersion]

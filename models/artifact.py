@@ -86,6 +86,8 @@ class Artifact:
             "weights": self.weights,
             "metrics": self.metadata.get("metrics", {}),
             "data_hash": self.metadata.get("data_hash"),
+            # Held-out ECE, reliability bins and temperature (models/calibration.py), if any.
+            "calibration": self.metadata.get("calibration"),
         }
 
 

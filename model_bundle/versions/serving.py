@@ -31,7 +31,16 @@ RECHECK_S = 5.0
 # A live runner answers at once; a killed one's socket stays open (the arbiter holds it), and
 # a call there would wait for the restarted runner.
 VERSIONS_TIMEOUT_S = 2.0
-PRIMARY_FIELDS = ("tag", "created", "weights", "metrics", "data_hash", "promoted_at", "promoted_by")
+PRIMARY_FIELDS = (
+    "tag",
+    "created",
+    "weights",
+    "metrics",
+    "data_hash",
+    "calibration",
+    "promoted_at",
+    "promoted_by",
+)
 
 
 class ModelVersions:

@@ -77,10 +77,13 @@ class MinMaxScaler:
 class TabularClassifier(nn.Module):
     """Scaling followed by a network (ours or a user's TorchScript) returning logits."""
 
-    def __init__(self, scaling: MinMaxScaling, network: nn.Module) -> None:
+    def __init__(
+        self, scaling: MinMaxScaling, network: nn.Module, temperature: float = 1.0
+    ) -> None:
         super().__init__()
         self.scaling = scaling
         self.network = network
+        self.temperature = temperature  # models/calibration.py: 1 unless the artifact says
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(self.scaling(x))
@@ -89,6 +92,8 @@ class TabularClassifier(nn.Module):
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities, float32 [N, classes], for raw (unscaled) features [N, F]."""
         logits = self(tensor_of(features, np.float32))
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         return torch.softmax(logits, dim=1).numpy()
 
 
@@ -125,7 +130,9 @@ def load_classifier(artifact: Artifact, task: TabularTask) -> TabularClassifier:
         network = build_network(task, meta["hidden"])
         network.load_state_dict(artifact.state_dict())
         network.eval()
-    classifier = TabularClassifier(MinMaxScaler.from_metadata(meta["scaler"]).module(), network)
+    temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
+    scaling = MinMaxScaler.from_metadata(meta["scaler"]).module()
+    classifier = TabularClassifier(scaling, network, temperature)
     # Not classifier.eval(): a torch.export module refuses train()/eval(), and the network is
     # in inference mode already (scaling behaves the same in both modes).
     classifier.training = False

@@ -19,6 +19,7 @@ from rich.progress import Progress
 
 from model_bundle.catalogue import MASK_CLASSIFIER
 from models.artifact import data_hash, save_artifact
+from models.calibration import calibration
 from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.network import MaskBaseModel, mask_metadata, normalise
 from scripts.sample_data.mask import faces
@@ -96,6 +97,8 @@ def train(
         "seed": seed,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
+    with torch.inference_mode():
+        held_logits = model(x_held).numpy()
     print(f"mask_classifier: held-out accuracy {accuracy:.3f}, macro F1 {f1:.3f}")
     metadata = mask_metadata(
         prep,
@@ -103,6 +106,7 @@ def train(
         data_hash=data_hash(images.tobytes(), labels.tobytes()),
         source=f"scripts.train.mask (mask_sample per_class={per_class} seed={seed})",
     )
+    metadata["calibration"] = calibration(held_logits, np.asarray(y_held))
     tag = save_artifact(name, metadata, state_dict=model.state_dict())
     print(f"mask_classifier: saved {tag}")
     log_training_run(

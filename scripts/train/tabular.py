@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from models.artifact import data_hash, save_artifact
+from models.calibration import calibration
 from models.tabular.contract import TabularTask
 from models.tabular.network import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
 from scripts.train.tracking import SCALER_FILE, log_training_run
@@ -94,6 +95,8 @@ def train_tabular(
     metadata = tabular_metadata(
         task, scaler, hidden=task.hidden, metrics=metrics, data_hash=data_hash(frame), source=source
     )
+    with torch.inference_mode():
+        metadata["calibration"] = calibration(model(x_held).numpy(), y_held.numpy())
     tag = save_artifact(task.name, metadata, state_dict=network.state_dict())
     print(f"{task.name}: held-out accuracy {metrics['holdout_accuracy']:.3f}; saved {tag}")
     params = {**asdict(config), "hidden": list(task.hidden), "data_hash": metadata["data_hash"]}
