@@ -60,7 +60,7 @@ def measure(url: str, seconds: float) -> list[tuple[str, load.LoadResult, str, l
     rows = []
     for plain, explained, send in pairs():
 
-        def sender(route: str) -> Callable[[httpx.AsyncClient], Any]:
+        def sender(route: str, send: Any = send) -> Callable[[httpx.AsyncClient], Any]:
             return lambda http: send(http, f"/{route}")
 
         a = asyncio.run(load.run(url, sender(plain), 1, seconds))
