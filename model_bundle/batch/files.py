@@ -8,6 +8,7 @@ table with one ``path`` column. Outputs are written chunk by chunk as parts, the
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -95,7 +96,9 @@ def text_columns(schema: pa.Schema) -> list[str]:
 def join_parts(parts: Sequence[Path], output: Path, fmt: Format) -> None:
     """Concatenate parts into ``output`` part by part (never all in memory at once)."""
     partial = output.with_name(output.name + ".partial")
-    if fmt == "csv":
+    if len(parts) == 1:  # the usual case for a small file: nothing to concatenate
+        shutil.copyfile(parts[0], partial)
+    elif fmt == "csv":
         with partial.open("wb") as sink:
             for number, part in enumerate(parts):
                 with part.open("rb") as source:
