@@ -45,8 +45,10 @@ from model_bundle.schemas import (
     CreditBatchPrediction,
     CreditFeatures,
     CreditPrediction,
+    DriftReport,
     DriftRequest,
     Feedback,
+    FeedbackAnswer,
     IrisMeasurements,
     IrisPrediction,
     MaskPrediction,
@@ -261,16 +263,16 @@ class ModelBundle:
     @bentoml.api(input_spec=Feedback)
     async def feedback(
         self, prediction_id: str, label: str | None = None, rating: float | None = None
-    ) -> dict[str, Any]:
+    ) -> FeedbackAnswer:
         """The ground truth of an earlier answer (its ``prediction_id``): ``label`` for a
         classifier, ``rating`` (1..10) for a book rating; updates live accuracy / RMSE."""
-        return self.monitor.feedback(prediction_id, label, rating)
+        return FeedbackAnswer(**self.monitor.feedback(prediction_id, label, rating))
 
     @bentoml.api(input_spec=DriftRequest)
-    async def drift(self, model: str | None = None) -> dict[str, Any]:
+    async def drift(self, model: str | None = None) -> DriftReport:
         """Data drift, prediction shift and live accuracy per model over this replica's
         window (docs/MONITORING-GUIDE.md)."""
-        return await asyncio.to_thread(self.monitor.report, model, self.versions)
+        return DriftReport(**await asyncio.to_thread(self.monitor.report, model, self.versions))
 
     @bentoml.api
     async def models(self) -> ServedModels:

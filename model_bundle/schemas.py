@@ -221,3 +221,18 @@ class Feedback(Request):
 
 class DriftRequest(Request):
     model: str | None = Field(None, description="A served model's store name; unset: all.")
+
+
+class FeedbackAnswer(BaseModel):
+    model: str
+    version: str
+    accuracy: float | None = None
+    rmse: float | None = None
+    count: int = Field(description="Feedback joined for this version since the replica started.")
+
+
+class DriftReport(BaseModel):
+    """Per model: status, window, features' tests, prediction shift, feedback, logging
+    (docs/MONITORING-GUIDE.md)."""
+
+    models: list[dict[str, Any]]
