@@ -33,6 +33,7 @@ from model_bundle.http.guards import BodySizeLimit, ConciseClientErrors, UploadG
 from model_bundle.http.openapi import serve_corrected_document
 from model_bundle.http.overload import LoadShedding
 from model_bundle.http.web_page import WebPage
+from model_bundle.monitoring.front import FrontMonitor
 from model_bundle.runner_client import BatchingGate, call_runner
 from model_bundle.schemas import (
     MAX_IMAGES,
@@ -44,6 +45,10 @@ from model_bundle.schemas import (
     CreditBatchPrediction,
     CreditFeatures,
     CreditPrediction,
+    DriftReport,
+    DriftRequest,
+    Feedback,
+    FeedbackAnswer,
     IrisMeasurements,
     IrisPrediction,
     MaskPrediction,
@@ -85,6 +90,7 @@ class ModelBundle:
     def __init__(self) -> None:
         self._batching = BatchingGate(enabled=settings.batching)
         self.versions = Versions({entry.name: runner for entry, runner in self._served()})
+        self.monitor = FrontMonitor()
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
 
     def _runners(self) -> list[Any]:
@@ -121,7 +127,7 @@ class ModelBundle:
             return await self._batching.call(runner, f"predict_proba_{route.slot}", features)
 
         probabilities, route = await self.versions[task.name].serve(call, same_class)
-        return labelled(probabilities, task, route.tag)
+        return self.monitor.tabular(task, rows, labelled(probabilities, task, route.tag))
 
     async def _classify(self, uploads: Sequence[Path], field: str) -> list[MaskPrediction]:
         resized: dict[str, Any] = {}  # by preprocessing: versions may differ in input size
@@ -134,7 +140,7 @@ class ModelBundle:
             return await self._batching.call(self.mask, f"classify_{route.slot}", resized[key])
 
         answer, route = await self.versions[MASK_CLASSIFIER.name].serve(call, same_class)
-        return [mask_prediction(p, route.tag) for p in answer]
+        return self.monitor.masks([mask_prediction(p, route.tag) for p in answer])
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         async def call(route: Route, indices: list[int]) -> Any:
@@ -144,7 +150,7 @@ class ModelBundle:
         answers = await self.versions[BOOK_RATING.name].serve_keyed(
             [user for user, _ in pairs], call, rating_difference
         )
-        return [BookRating(**rating, model=route.tag) for rating, route in answers]
+        return self.monitor.ratings([BookRating(**r, model=route.tag) for r, route in answers])
 
     @bentoml.api(input_spec=CreditFeatures)
     async def predict_credit(self, **features: float) -> CreditPrediction:
@@ -253,6 +259,20 @@ class ModelBundle:
         answer, route = await explained(self.versions[MASK_CLASSIFIER.name], call)
         prediction = mask_prediction(np.array(answer["probabilities"]), route.tag)
         return MaskExplained(**prediction.model_dump(), explanation=answer["explanation"])
+
+    @bentoml.api(input_spec=Feedback)
+    async def feedback(
+        self, prediction_id: str, label: str | None = None, rating: float | None = None
+    ) -> FeedbackAnswer:
+        """The ground truth of an earlier answer (its ``prediction_id``): ``label`` for a
+        classifier, ``rating`` (1..10) for a book rating; updates live accuracy / RMSE."""
+        return FeedbackAnswer(**self.monitor.feedback(prediction_id, label, rating))
+
+    @bentoml.api(input_spec=DriftRequest)
+    async def drift(self, model: str | None = None) -> DriftReport:
+        """Data drift, prediction shift and live accuracy per model over this replica's
+        window (docs/MONITORING-GUIDE.md)."""
+        return DriftReport(**await asyncio.to_thread(self.monitor.report, model, self.versions))
 
     @bentoml.api
     async def models(self) -> ServedModels:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +56,15 @@ TABULAR_REQUESTS: dict[str, type[Request]] = {
 }
 
 
+def prediction_id_field() -> Any:
+    return Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        description="This answer's id, for `POST /feedback` (the ground truth, later).",
+    )
+
+
 class Prediction(BaseModel):
+    prediction_id: str = prediction_id_field()
     class_id: int
     probability: float = Field(description="Probability of the predicted class.")
     probabilities: dict[str, float]
@@ -120,6 +129,7 @@ class BookRating(BaseModel):
     reason: Literal["unknown_user", "unknown_book", "unknown_user_and_book"] | None
     book: BookInfo | None
     model: str
+    prediction_id: str = prediction_id_field()
 
 
 class BookRatings(BaseModel):
@@ -157,6 +167,7 @@ class MaskPrediction(BaseModel):
         description="Per attribute (mask, gender, age): each label's probability."
     )
     model: str
+    prediction_id: str = prediction_id_field()
 
 
 class MaskPredictions(BaseModel):
@@ -198,3 +209,30 @@ class ServedModel(BaseModel):
 
 class ServedModels(BaseModel):
     models: list[ServedModel]
+
+
+class Feedback(Request):
+    """The ground truth of an earlier answer: ``label`` (classifiers) or ``rating`` (1..10)."""
+
+    prediction_id: str = Field(min_length=1, max_length=64)
+    label: str | None = Field(None, max_length=100)
+    rating: float | None = Field(None, ge=1, le=10, strict=True, allow_inf_nan=False)
+
+
+class DriftRequest(Request):
+    model: str | None = Field(None, description="A served model's store name; unset: all.")
+
+
+class FeedbackAnswer(BaseModel):
+    model: str
+    version: str
+    accuracy: float | None = None
+    rmse: float | None = None
+    count: int = Field(description="Feedback joined for this version since the replica started.")
+
+
+class DriftReport(BaseModel):
+    """Per model: status, window, features' tests, prediction shift, feedback, logging
+    (docs/MONITORING-GUIDE.md)."""
+
+    models: list[dict[str, Any]]

@@ -72,6 +72,16 @@ def switch(on: str, off: str) -> Callable[[str], bool]:
     return parse
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:  # also refuses NaN
+        raise ValueError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
 def directory(text: str) -> Path:
     return Path(text.strip()).expanduser()
 
@@ -184,6 +194,32 @@ SETTINGS: tuple[Declared, ...] = (
         "configuration)",
         "false",
     ),
+    declare(
+        "payload_sample_rate",
+        fraction,
+        0.1,
+        "share of answered items whose inputs and outputs are logged under the state "
+        "directory's `payloads/` (0 turns logging off)",
+    ),
+    declare(
+        "drift_window",
+        integer(10, 1_000_000),
+        500,
+        "live items per model the drift tests compare with the reference",
+    ),
+    declare(
+        "drift_min_samples",
+        integer(1, 1_000_000),
+        100,
+        "items a model's window needs before drift is tested",
+    ),
+    declare(
+        "feedback_window",
+        integer(1, 1_000_000),
+        500,
+        "feedback items per model version live accuracy / RMSE is computed over; the last "
+        "100 times as many answers accept feedback",
+    ),
     *(
         declare(
             f"{entry.name}_model",
@@ -211,6 +247,10 @@ class Settings:
     request_timeout_s: float
     batching: bool
     tracing: bool
+    payload_sample_rate: float
+    drift_window: int
+    drift_min_samples: int
+    feedback_window: int
     model_tags: Mapping[str, str]
 
     @property

@@ -116,11 +116,25 @@ def test_plain_http_json_contract(http: httpx.Client, default_models: dict[str, 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"label", "class_id", "probability", "probabilities", "model"}
+    assert set(body) == {
+        "label",
+        "class_id",
+        "probability",
+        "probabilities",
+        "model",
+        "prediction_id",
+    }
     assert body["model"] == default_models["credit_health"]
 
     body = http.post("/classify_iris", json=SETOSA).json()
-    assert set(body) == {"species", "class_id", "probability", "probabilities", "model"}
+    assert set(body) == {
+        "species",
+        "class_id",
+        "probability",
+        "probabilities",
+        "model",
+        "prediction_id",
+    }
     assert sum(body["probabilities"].values()) == pytest.approx(1, abs=1e-5)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from model_bundle.monitoring.reference import tabular_reference
 from models.artifact import data_hash, save_artifact
 from models.calibration import calibration
 from models.tabular.contract import TabularTask
@@ -97,6 +98,13 @@ def train_tabular(
     )
     with torch.inference_mode():
         metadata["calibration"] = calibration(model(x_held).numpy(), y_held.numpy())
+    with torch.no_grad():
+        predicted = model(x_held).argmax(dim=1).tolist()
+    metadata["reference"] = tabular_reference(
+        {name: train[name].to_numpy() for name in task.features},
+        [task.labels[i] for i in predicted],
+        task.labels,
+    )
     tag = save_artifact(task.name, metadata, state_dict=network.state_dict())
     print(f"{task.name}: held-out accuracy {metrics['holdout_accuracy']:.3f}; saved {tag}")
     params = {**asdict(config), "hidden": list(task.hidden), "data_hash": metadata["data_hash"]}

@@ -1,0 +1,169 @@
+"""The drift tests, numpy only (nothing heavy on the serving path).
+
+Defaults follow Evidently's automatic test selection (its docs, "how it works", release
+0.1.50): with at most 1000 reference rows, numeric features use the two-sample
+Kolmogorov-Smirnov test, drifting at p < 0.05 (confidence 0.95); with more, the Wasserstein
+distance normalised by the reference's std, drifting above 0.1; categorical features use the
+Jensen-Shannon distance (scipy's, natural log), drifting above 0.1. PSI is offered with the
+usual bands (< 0.1 stable, 0.1-0.25 moderate, > 0.25 significant: drifting at 0.25) and used
+for image embeddings. The tests are checked against scipy's implementations in
+tests/test_monitoring_drift.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SMALL_REFERENCE_ROWS = 1000  # Evidently: KS / chi-square up to this, distances beyond
+KS_P_VALUE = 0.05
+WASSERSTEIN_STD = 0.1
+JENSEN_SHANNON = 0.1
+PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
+EPSILON = 1e-4  # empty bins: PSI and JS need no zero shares
+
+
+def ks_statistic(reference: np.ndarray, live: np.ndarray) -> float:
+    """The largest gap between the two empirical CDFs (scipy's ks_2samp statistic)."""
+    reference, live = np.sort(reference), np.sort(live)
+    points = np.concatenate([reference, live])
+    gap = np.searchsorted(reference, points, side="right") / len(reference) - np.searchsorted(
+        live, points, side="right"
+    ) / len(live)
+    return float(np.max(np.abs(gap)))
+
+
+def ks_p_value(reference: np.ndarray, live: np.ndarray) -> float:
+    """Two-sided two-sample KS p-value, asymptotic (Kolmogorov's distribution at
+    sqrt(n m / (n + m)) D, with Stephens' small-sample correction)."""
+    d = ks_statistic(reference, live)
+    n, m = len(reference), len(live)
+    en = math.sqrt(n * m / (n + m))
+    x = (en + 0.12 + 0.11 / en) * d
+    if x < 1e-3:
+        return 1.0
+    total = sum((-1) ** (k - 1) * math.exp(-2 * k * k * x * x) for k in range(1, 101))
+    return float(min(1.0, max(0.0, 2 * total)))
+
+
+def wasserstein(reference: np.ndarray, live: np.ndarray) -> float:
+    """1-D Wasserstein distance: the area between the two empirical CDFs."""
+    reference, live = np.sort(reference), np.sort(live)
+    points = np.sort(np.concatenate([reference, live]))
+    widths = np.diff(points)
+    cdf_ref = np.searchsorted(reference, points[:-1], side="right") / len(reference)
+    cdf_live = np.searchsorted(live, points[:-1], side="right") / len(live)
+    return float(np.sum(np.abs(cdf_ref - cdf_live) * widths))
+
+
+def wasserstein_std(reference: np.ndarray, live: np.ndarray, std: float) -> float:
+    """Evidently's normed Wasserstein: the distance in units of the reference's std."""
+    return wasserstein(reference, live) / max(std, 1e-12)
+
+
+def shares(counts: Sequence[float]) -> np.ndarray:
+    array = np.asarray(counts, dtype=float) + EPSILON
+    return array / array.sum()
+
+
+def psi(reference_counts: Sequence[float], live_counts: Sequence[float]) -> float:
+    """Population stability index over the same bins."""
+    p, q = shares(reference_counts), shares(live_counts)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def jensen_shannon(p: Sequence[float], q: Sequence[float], base: float = math.e) -> float:
+    """Jensen-Shannon distance (the square root of the divergence, as scipy's)."""
+    a, b = np.asarray(p, float), np.asarray(q, float)
+    a, b = a / a.sum(), b / b.sum()
+    mid = (a + b) / 2
+
+    def kl(x: np.ndarray) -> float:
+        mask = x > 0
+        return float(np.sum(x[mask] * np.log(x[mask] / mid[mask])))
+
+    divergence = max(0.0, (kl(a) + kl(b)) / 2) / math.log(base)
+    return math.sqrt(divergence)
+
+
+def histogram(values: np.ndarray, edges: Sequence[float]) -> list[int]:
+    """Counts over the reference's edges; values beyond them go to the outer bins."""
+    inner = np.asarray(edges[1:-1], dtype=float)
+    return np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(edges) - 1)[
+        : len(edges) - 1
+    ].tolist()
+
+
+def numeric_drift(reference: Mapping[str, Any], live: np.ndarray) -> dict[str, Any]:
+    """One numeric feature's drift against its stored reference (see reference.py)."""
+    sample = np.asarray(reference["sample"], dtype=float)
+    if reference["rows"] <= SMALL_REFERENCE_ROWS:
+        test, score, threshold = "ks", ks_p_value(sample, live), KS_P_VALUE
+        drifted = score < threshold
+    else:
+        test, threshold = "wasserstein", WASSERSTEIN_STD
+        score = wasserstein_std(sample, live, reference["std"])
+        drifted = score > threshold
+    edges = reference["edges"]
+    return {
+        "kind": "numeric",
+        "test": test,
+        "score": round(score, 6),
+        "threshold": threshold,
+        "drifted": bool(drifted),
+        "reference": {"edges": edges, "counts": reference["counts"]},
+        "live": {"edges": edges, "counts": histogram(live, edges)},
+    }
+
+
+def categorical_drift(reference: Mapping[str, float], live: Sequence[str]) -> dict[str, Any]:
+    """One categorical feature's drift: Jensen-Shannon distance of the shares."""
+    categories = list(reference)
+    counts = {c: 0 for c in categories}
+    for value in live:
+        counts[value] = counts.get(value, 0) + 1
+    keys = list(counts)
+    score = jensen_shannon(
+        [reference.get(k, 0.0) + EPSILON for k in keys], [counts[k] + EPSILON for k in keys]
+    )
+    total = max(1, len(live))
+    return {
+        "kind": "categorical",
+        "test": "jensen_shannon",
+        "score": round(score, 6),
+        "threshold": JENSEN_SHANNON,
+        "drifted": score > JENSEN_SHANNON,
+        "reference": {"categories": dict(reference)},
+        "live": {"categories": {k: counts[k] / total for k in keys}},
+    }
+
+
+def prediction_shift(reference: Mapping[str, float], live: Sequence[str]) -> dict[str, Any]:
+    """The live predicted-label shares and their JS distance (base 2: 0..1) from the
+    reference's; needs no labels."""
+    total = max(1, len(live))
+    counts = {label: 0 for label in reference}
+    for label in live:
+        counts[label] = counts.get(label, 0) + 1
+    shares_live = {k: v / total for k, v in counts.items()}
+    shift = (
+        jensen_shannon([reference.get(k, 0.0) for k in counts], list(counts.values()), 2)
+        if live
+        else None
+    )
+    return {
+        "reference": dict(reference),
+        "live": shares_live,
+        "shift": None if shift is None else round(shift, 6),
+    }
+
+
+def model_drifts(features: Sequence[Mapping[str, Any]]) -> tuple[float | None, bool]:
+    """(share of features drifting, whether the model drifts: at least half do)."""
+    if not features:
+        return None, False
+    share = sum(f["drifted"] for f in features) / len(features)
+    return share, share >= 0.5

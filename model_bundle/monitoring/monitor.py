@@ -1,0 +1,213 @@
+"""The front's monitor: records every answer (window, recent ids, sampled payload log),
+takes feedback and builds the drift report of the contract (docs/MONITORING-GUIDE.md)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_bundle.monitoring import drift
+from model_bundle.monitoring.feedback import FeedbackError, Live, Recent, now
+from model_bundle.monitoring.payloads import PayloadLog
+
+REFRESH_EVERY = 100  # recorded items between two refreshes of the drift gauges
+
+
+def new_prediction_id() -> str:
+    return uuid.uuid4().hex
+
+
+def store_reference(tag: str) -> dict[str, Any] | None:
+    """The reference statistics in a stored artifact's metadata (None: it has none)."""
+    import bentoml
+
+    return bentoml.models.get(tag).info.metadata.get("reference")
+
+
+class ModelWindow:
+    def __init__(self, size: int) -> None:
+        self.rows: deque[Mapping[str, float]] = deque(maxlen=size)
+        self.labels: deque[str] = deque(maxlen=size)
+        self.version: str | None = None
+        self.recorded = 0
+
+
+class Monitor:
+    def __init__(
+        self,
+        *,
+        window: int,
+        min_samples: int,
+        feedback_window: int,
+        recent: int,
+        payloads: PayloadLog,
+        reference_of: Callable[[str], dict[str, Any] | None] = store_reference,
+        metrics: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.window, self.min_samples, self.feedback_window = window, min_samples, feedback_window
+        self.windows: dict[str, ModelWindow] = {}
+        self.recent = Recent(recent)
+        self.live: dict[tuple[str, str], Live] = {}
+        self.payloads = payloads
+        self._reference_of = functools.lru_cache(maxsize=64)(reference_of)
+        self._metrics = metrics
+
+    def reference(self, tag: str) -> dict[str, Any] | None:
+        try:
+            return self._reference_of(tag)
+        except Exception:  # a tag no longer in the store: no reference, never a failure
+            return None
+
+    def record(
+        self,
+        model: str,
+        version: str,
+        inputs: Sequence[Mapping[str, Any]],
+        outputs: Sequence[Mapping[str, Any]],
+        labels: Sequence[str | None],
+        request_id: str | None = None,
+    ) -> list[str]:
+        """Record answered items; returns their prediction ids (in order)."""
+        window = self.windows.setdefault(model, ModelWindow(self.window))
+        window.version = version  # the report compares with the primary's reference
+        ids = []
+        for row, output, label in zip(inputs, outputs, labels, strict=True):
+            prediction_id = new_prediction_id()
+            ids.append(prediction_id)
+            self.recent.add(prediction_id, model, version, output)
+            window.rows.append(row)
+            if label is not None:
+                window.labels.append(label)
+            window.recorded += 1
+            if self.payloads.sampled():
+                self.payloads.offer(
+                    {
+                        "time": now(),
+                        "request_id": request_id,
+                        "prediction_id": prediction_id,
+                        "model": model,
+                        "version": version,
+                        "inputs": dict(row),
+                        "outputs": dict(output),
+                    }
+                )
+            if window.recorded % REFRESH_EVERY == 0 and self._metrics:
+                self.model_report(model)
+        return ids
+
+    def feedback(
+        self, prediction_id: str, label: str | None, rating: float | None, labels_of: Any
+    ) -> dict[str, Any]:
+        """Join the ground truth to a recent prediction; FeedbackError names a problem."""
+        if (label is None) == (rating is None):
+            raise FeedbackError("send exactly one of label (classifiers) or rating (ratings)")
+        if rating is not None and not (math.isfinite(rating) and 1 <= rating <= 10):
+            raise FeedbackError(f"rating must be between 1 and 10, got {rating}")
+        model, version, output = self.recent.items.get(prediction_id, (None, None, None))
+        if model is None:
+            self.recent.pop(prediction_id)  # raises, naming the id
+        assert model is not None and version is not None
+        if "rating" in output:
+            if rating is None:
+                raise FeedbackError(f"{model} predicts ratings: send rating, not label")
+            kind, value = "rmse", (float(output["rating"]) - rating) ** 2
+        else:
+            known = labels_of(model)
+            if label is None:
+                raise FeedbackError(f"{model} predicts labels: send label, not rating")
+            if label not in known:
+                raise FeedbackError(f"label {label!r} is not one of {model}'s: {sorted(known)}")
+            kind, value = "accuracy", float(output["label"] == label)
+        self.recent.pop(prediction_id)
+        live = self.live.setdefault((model, version), Live(self.feedback_window))
+        score = live.add(value, kind)
+        if self._metrics:
+            m = self._metrics()
+            m["feedback"].labels(model=model, version=version).inc()
+            m[kind].labels(model=model, version=version).set(score)
+        return {"model": model, "version": version, kind: round(score, 6), "count": live.total}
+
+    def _feedback_report(self, model: str, version: str) -> dict[str, Any]:
+        live = self.live.get((model, version))
+        report: dict[str, Any] = {"window": self.feedback_window, "count": 0}
+        report.update(accuracy=None, rmse=None, history=[])
+        if live and live.values:
+            kind = "rmse" if model == "book_rating" else "accuracy"
+            report.update(count=len(live.values), history=list(live.history))
+            report[kind] = round(live.score(kind), 6)
+        return report
+
+    def model_report(self, model: str, version: str | None = None) -> dict[str, Any]:
+        window = self.windows.get(model) or ModelWindow(self.window)
+        version = version or window.version
+        filled = len(window.rows)
+        report: dict[str, Any] = {
+            "model": model,
+            "version": version,
+            "status": "collecting",
+            "window": {"size": self.window, "filled": filled, "min_samples": self.min_samples},
+            "drifted_share": None,
+            "features": [],
+            "predictions": {"reference": {}, "live": {}, "shift": None},
+            "feedback": self._feedback_report(model, version or ""),
+            "logging": {
+                "sample_rate": self.payloads.sample_rate,
+                "logged": self.payloads.logged[model],
+                "dropped": sum(n for (m, _), n in self.payloads.dropped.items() if m == model),
+            },
+        }
+        reference = self.reference(version) if version else None
+        if version is not None and reference is None:
+            report["status"] = "no_reference"
+        elif reference is not None:
+            live_labels = list(window.labels)
+            report["predictions"] = drift.prediction_shift(reference["predictions"], live_labels)
+            if filled >= self.min_samples:
+                features = []
+                for name, ref in reference["features"].items():
+                    values = [row[name] for row in window.rows if name in row]
+                    if not values:
+                        continue
+                    if ref["kind"] == "numeric":
+                        result = drift.numeric_drift(ref, np.asarray(values, dtype=float))
+                    else:
+                        result = drift.categorical_drift(ref["categories"], values)
+                    features.append({"feature": name, **result})
+                share, drifting = drift.model_drifts(features)
+                report.update(
+                    features=features, drifted_share=share, status="drift" if drifting else "ok"
+                )
+        self._publish(report)
+        return report
+
+    def _publish(self, report: dict[str, Any]) -> None:
+        if not self._metrics:
+            return
+        m, model = self._metrics(), report["model"]
+        m["filled"].labels(model=model).set(report["window"]["filled"])
+        m["detected"].labels(model=model).set(int(report["status"] == "drift"))
+        if report["predictions"]["shift"] is not None:
+            m["shift"].labels(model=model).set(report["predictions"]["shift"])
+        for feature in report["features"]:
+            labels = {"model": model, "feature": feature["feature"]}
+            m["score"].labels(**labels).set(feature["score"])
+            m["feature_detected"].labels(**labels).set(int(feature["drifted"]))
+
+
+def payload_log(state_dir: Path, sample_rate: float, metrics: Any = None) -> PayloadLog:
+    def dropped(model: str, reason: str) -> None:
+        if metrics:
+            metrics()["dropped"].labels(model=model, reason=reason).inc()
+
+    def logged(model: str) -> None:
+        if metrics:
+            metrics()["logged"].labels(model=model).inc()
+
+    return PayloadLog(state_dir / "payloads", sample_rate, on_drop=dropped, on_log=logged)

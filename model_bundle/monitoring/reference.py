@@ -1,0 +1,50 @@
+"""Reference statistics stored in an artifact's metadata (``metadata["reference"]``), from
+the data a model was trained on (held-out part for predictions) or a user's reference file.
+
+Per numeric feature: decile edges and counts (the histogram the report shows), mean, std,
+the row count (which picks the test, see drift.py) and 200 quantiles as the sample the tests
+compare live traffic with (a few KB per feature, whatever the data's size)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+BINS = 10
+SAMPLE_QUANTILES = 200
+
+
+def numeric_reference(values: Sequence[float]) -> dict[str, Any]:
+    array = np.asarray(values, dtype=float)
+    edges = np.unique(np.quantile(array, np.linspace(0, 1, BINS + 1)))
+    if len(edges) < 2:
+        edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+    counts = np.histogram(array, bins=edges)[0]
+    sample = np.quantile(array, (np.arange(SAMPLE_QUANTILES) + 0.5) / SAMPLE_QUANTILES)
+    return {
+        "kind": "numeric",
+        "rows": len(array),
+        "mean": float(array.mean()),
+        "std": float(array.std()),
+        "edges": [round(float(e), 6) for e in edges],
+        "counts": counts.astype(int).tolist(),
+        "sample": [round(float(s), 6) for s in sample],
+    }
+
+
+def label_shares(labels: Sequence[str], known: Sequence[str]) -> dict[str, float]:
+    total = max(1, len(labels))
+    return {label: sum(1 for x in labels if x == label) / total for label in known}
+
+
+def tabular_reference(
+    columns: Mapping[str, Sequence[float]], predicted: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """The reference of a tabular model: its features' statistics, and the predicted-class
+    shares on held-out data."""
+    return {
+        "features": {name: numeric_reference(values) for name, values in columns.items()},
+        "predictions": label_shares(predicted, labels),
+    }

@@ -1,0 +1,72 @@
+"""The monitor in-process: prediction ids, feedback joins, and the drift report's status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_bundle.monitoring.feedback import FeedbackError
+from model_bundle.monitoring.monitor import Monitor
+from model_bundle.monitoring.payloads import PayloadLog
+from model_bundle.monitoring.reference import tabular_reference
+
+rng = np.random.default_rng(1)
+REFERENCE = tabular_reference({"x": rng.uniform(0, 1, 500)}, ["a", "b"] * 50, ["a", "b"])
+
+
+def monitor(tmp_path: Path, reference: dict | None = REFERENCE) -> Monitor:
+    return Monitor(
+        window=100,
+        min_samples=50,
+        feedback_window=10,
+        recent=5,
+        payloads=PayloadLog(tmp_path, 0.0),
+        reference_of=lambda tag: reference,
+    )
+
+
+def send(m: Monitor, values: list[float]) -> list[str]:
+    rows = [{"x": v} for v in values]
+    outputs = [{"label": "a", "probability": 0.9}] * len(values)
+    return m.record("iris", "iris:v1", rows, outputs, ["a"] * len(values))
+
+
+def labels(model: str) -> set[str]:
+    return {"a", "b"}
+
+
+def test_feedback_joins_and_bad_feedback_names_the_problem(tmp_path: Path) -> None:
+    m = monitor(tmp_path)
+    ids = send(m, [0.5] * 6)
+    assert len(set(ids)) == 6
+    with pytest.raises(FeedbackError, match="unknown or expired"):
+        m.feedback(ids[0], "a", None, labels)  # the oldest fell out of the 5 kept
+    assert m.feedback(ids[1], "a", None, labels)["accuracy"] == 1.0
+    assert m.feedback(ids[2], "b", None, labels)["accuracy"] == 0.5
+    with pytest.raises(FeedbackError, match="not one of"):
+        m.feedback(ids[3], "z", None, labels)
+    with pytest.raises(FeedbackError, match="exactly one"):
+        m.feedback(ids[3], None, None, labels)
+    report = m.model_report("iris")
+    assert report["feedback"]["accuracy"] == 0.5 and report["feedback"]["count"] == 2
+
+
+def test_report_collects_then_flags_shift_only(tmp_path: Path) -> None:
+    m = monitor(tmp_path)
+    send(m, list(rng.uniform(0, 1, 20)))
+    assert m.model_report("iris")["status"] == "collecting"
+    send(m, list(rng.uniform(0, 1, 80)))
+    assert m.model_report("iris")["status"] == "ok"
+    send(m, list(rng.uniform(0, 100, 100)))
+    report = m.model_report("iris")
+    assert report["status"] == "drift" and report["features"][0]["drifted"]
+    assert report["predictions"]["live"] == {"a": 1.0, "b": 0.0}
+
+
+def test_no_reference_guesses_nothing(tmp_path: Path) -> None:
+    m = monitor(tmp_path, reference=None)
+    send(m, [0.5] * 60)
+    report = m.model_report("iris")
+    assert report["status"] == "no_reference" and report["features"] == []
