@@ -218,7 +218,8 @@ class ModelBundle:
             return await call_runner(runner.to_async.explain, version=route.tag, features=features)
 
         answer, route = await explained(self.versions[task.name], call)
-        [prediction] = labelled(np.array([answer["probabilities"]]), task, route.tag)
+        answers = labelled(np.array([answer["probabilities"]]), task, route.tag)
+        [prediction] = self.monitor.tabular(task, [row], answers)  # an answer like any other
         return prediction, answer["explanation"]
 
     @bentoml.api(input_spec=CreditFeatures)
@@ -244,7 +245,9 @@ class ModelBundle:
             return await call_runner(explain, version=route.tag, user_id=user_id, isbn=isbn)
 
         answer, route = await explained(self.versions[BOOK_RATING.name], call, key=user_id)
-        return BookRatingExplained(**answer, model=route.tag)
+        rating = BookRatingExplained(**answer, model=route.tag)
+        self.monitor.ratings([rating])  # an answer like any other: its prediction id set
+        return rating
 
     @bentoml.api
     async def explain_mask(self, image: Path) -> MaskExplained:
@@ -257,7 +260,9 @@ class ModelBundle:
             return await call_runner(self.mask.to_async.explain, version=route.tag, image=resized)
 
         answer, route = await explained(self.versions[MASK_CLASSIFIER.name], call)
-        prediction = mask_prediction(np.array(answer["probabilities"]), route.tag)
+        [prediction] = self.monitor.masks(
+            [mask_prediction(np.array(answer["probabilities"]), route.tag)]
+        )
         return MaskExplained(**prediction.model_dump(), explanation=answer["explanation"])
 
     @bentoml.api(input_spec=Feedback)
