@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from model_bundle.schemas import invalid_input
 from model_bundle.settings import settings
 from models.mask.contract import Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
@@ -20,10 +20,7 @@ from models.mask.images import InvalidImageError, load_rgb
 
 def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
     """A 400 shaped like every other validation error: the field, the problem."""
-    error = PydanticCustomError("invalid_image", "{reason}", {"reason": reason})
-    return ValidationError.from_exception_data(
-        "image upload", [InitErrorDetails(type=error, loc=loc, input="<upload>")]
-    )
+    return invalid_input("image upload", loc, "invalid_image", reason)
 
 
 def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) -> np.ndarray:

@@ -27,7 +27,9 @@ def test_feedback_drift_and_bad_feedback(own_server) -> None:
         again = http.post(
             "/feedback", json={"prediction_id": answer["prediction_id"], "label": "healthy"}
         )
-        assert again.status_code == 404 and "unknown or expired" in again.text
+        assert again.status_code == 400 and "unknown or expired" in again.text
+        assert again.json()["detail"][0]["type"] == "unknown_prediction"
+        assert again.json()["detail"][0]["loc"] == ["prediction_id"]
         assert http.post("/feedback", json={"prediction_id": "x", "rating": 11}).status_code == 400
         assert http.post("/drift", json={"model": "nope"}).status_code == 400
         report = http.post("/drift", json={"model": "credit_health"}).json()["models"][0]

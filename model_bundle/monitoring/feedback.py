@@ -12,7 +12,12 @@ HISTORY = 100  # points of the accuracy / RMSE history kept per model and versio
 
 
 class FeedbackError(ValueError):
-    """Feedback that cannot be joined: the message names the problem (a 4xx)."""
+    """Feedback that cannot be joined: the request's field at fault, the problem's type and a
+    message naming it (a 400)."""
+
+    def __init__(self, msg: str, field: str = "label", kind: str = "invalid_feedback") -> None:
+        super().__init__(msg)
+        self.field, self.kind = field, kind
 
 
 @dataclass
@@ -34,7 +39,9 @@ class Recent:
         except KeyError:
             raise FeedbackError(
                 f"prediction_id {prediction_id!r} is unknown or expired (only the last "
-                f"{self.size} answers of this replica are kept)"
+                f"{self.size} answers of this replica are kept)",
+                "prediction_id",
+                "unknown_prediction",
             ) from None
 
 

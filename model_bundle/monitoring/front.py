@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bentoml.exceptions import InvalidArgument, NotFound
-
 from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
 from model_bundle.monitoring.feedback import FeedbackError
 from model_bundle.monitoring.metrics import metrics
 from model_bundle.monitoring.monitor import Monitor, payload_log
-from model_bundle.schemas import BookRating, MaskPrediction
+from model_bundle.schemas import BookRating, MaskPrediction, invalid_input
 from model_bundle.settings import settings
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
 
@@ -83,14 +81,13 @@ class FrontMonitor:
         try:
             return self.monitor.feedback(prediction_id, label, rating, LABELS.__getitem__)
         except FeedbackError as error:
-            if "unknown or expired" in str(error):
-                raise NotFound(str(error)) from None
-            raise InvalidArgument(str(error)) from None
+            raise invalid_input("feedback", error.field, error.kind, str(error)) from None
 
     def report(self, model: str | None, versions: Any) -> dict[str, Any]:
         names = [entry.name for entry in CATALOGUE]
         if model is not None and model not in names:
-            raise InvalidArgument(f"model: {model!r} is not served; served: {names}")
+            msg = f"{model!r} is not served; served: {names}"
+            raise invalid_input("drift", "model", "unknown_model", msg)
         reports = []
         for name in [model] if model else names:
             reports.append(self.monitor.model_report(name, self._primary(versions, name)))

@@ -107,23 +107,36 @@ class Monitor:
     ) -> dict[str, Any]:
         """Join the ground truth to a recent prediction; FeedbackError names a problem."""
         if (label is None) == (rating is None):
-            raise FeedbackError("send exactly one of label (classifiers) or rating (ratings)")
+            raise FeedbackError(
+                "send exactly one of label (classifiers) or rating (ratings)",
+                "label" if label is not None else "rating",
+                "label_or_rating",
+            )
         if rating is not None and not (math.isfinite(rating) and 1 <= rating <= 10):
-            raise FeedbackError(f"rating must be between 1 and 10, got {rating}")
+            raise FeedbackError(
+                f"rating must be between 1 and 10, got {rating}", "rating", "rating_out_of_range"
+            )
         model, version, output = self.recent.items.get(prediction_id, (None, None, None))
         if model is None:
             self.recent.pop(prediction_id)  # raises, naming the id
         assert model is not None and version is not None
         if "rating" in output:
             if rating is None:
-                raise FeedbackError(f"{model} predicts ratings: send rating, not label")
+                raise FeedbackError(
+                    f"{model} predicts ratings: send rating, not label", kind="wrong_kind"
+                )
             kind, value = "rmse", (float(output["rating"]) - rating) ** 2
         else:
             known = labels_of(model)
             if label is None:
-                raise FeedbackError(f"{model} predicts labels: send label, not rating")
+                raise FeedbackError(
+                    f"{model} predicts labels: send label, not rating", "rating", "wrong_kind"
+                )
             if label not in known:
-                raise FeedbackError(f"label {label!r} is not one of {model}'s: {sorted(known)}")
+                raise FeedbackError(
+                    f"label {label!r} is not one of {model}'s: {sorted(known)}",
+                    kind="unknown_label",
+                )
             kind, value = "accuracy", float(output["label"] == label)
         self.recent.pop(prediction_id)
         live = self.live.setdefault((model, version), Live(self.feedback_window))
