@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample
@@ -53,25 +54,8 @@ print(json.dumps(answer))
 def test_a_runner_serves_each_version_from_its_own_slot(
     tmp_path: Path, default_models: dict[str, str]
 ) -> None:
-    task = dataclasses.replace(CREDIT_TASK, name="credit_slots_test")
-    first = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
-    second = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1, seed=5), "test")
-    env = {
-        **os.environ,
-        "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": first,
-        "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SLOTS_SCRIPT, first, second],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    first, second = two_versions("credit_slots_test")
+    answer = run_runner(SLOTS_SCRIPT, first, second, tmp_path)
     assert answer["boot"] == [first]
     assert answer["loaded"] == {first: 0, second: 1}
     assert answer["models_differ"] and answer["slots_answer_their_own_model"]
@@ -107,16 +91,30 @@ def test_a_restarted_runner_puts_each_version_back_in_its_slot(
     """The front routes by the slots the runner last reported: a runner restarted by the
     server must not swap them (the front would label one version's answers with another's
     tag until it asked again)."""
-    task = dataclasses.replace(CREDIT_TASK, name="credit_restart_test")
+    first, second = two_versions("credit_restart_test")
+    answer = run_runner(RESTART_SCRIPT, first, second, tmp_path)
+    assert answer["before"] == [first, second]
+    assert answer["after"] == answer["before"]
+
+
+def two_versions(name: str) -> tuple[str, str]:
+    """Two credit versions with different weights, stored under ``name`` (not the default's)."""
+    task = dataclasses.replace(CREDIT_TASK, name=name)
     first = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
     second = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1, seed=5), "test")
+    return first, second
+
+
+def run_runner(script: str, first: str, second: str, tmp_path: Path) -> dict[str, Any]:
+    """``script`` in a process of its own, the runner booting ``first`` with a state directory
+    of its own; the JSON it printed last."""
     env = {
         **os.environ,
         "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": first,
         "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),
     }
     result = subprocess.run(
-        [sys.executable, "-c", RESTART_SCRIPT, first, second],
+        [sys.executable, "-c", script, first, second],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -125,6 +123,4 @@ def test_a_restarted_runner_puts_each_version_back_in_its_slot(
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["before"] == [first, second]
-    assert answer["after"] == answer["before"]
+    return json.loads(result.stdout.strip().splitlines()[-1])
