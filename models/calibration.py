@@ -61,6 +61,14 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(min(TEMPERATURES, key=nll))
 
 
+def served_temperature(metadata: dict[str, Any]) -> float:
+    """The temperature an artifact's logits are divided by at serving: its recorded
+    ``calibration.temperature`` (1 when it records none). The one reading every classifier
+    (tabular, mask) uses, so the plain and the explained answers agree."""
+    recorded = metadata.get("calibration") or {}
+    return float(recorded.get("temperature", 1.0))
+
+
 def calibration(logits: np.ndarray, labels: np.ndarray, scaling: bool = False) -> dict[str, Any]:
     """What an artifact records: held-out ECE and bins as served, and the temperature (used
     only when ``scaling`` is asked for and it lowers the held-out ECE)."""

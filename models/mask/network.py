@@ -14,6 +14,7 @@ from torch import nn
 
 from model_bundle.catalogue import MASK_CLASSIFIER
 from models.artifact import Artifact
+from models.calibration import served_temperature
 from models.mask.contract import AGE, GENDER, MASK, NUM_CLASSES, Preprocessing, resize
 from models.mask.images import load_rgb
 from models.tensors import tensor_of
@@ -70,15 +71,20 @@ def mask_metadata(
 
 class MaskClassifier:
     """The stored network and its preprocessing: resized images in, class probabilities out.
-    What the runner serves and batch prediction runs (one implementation)."""
+    What the runner serves, its explanations and batch prediction run (one implementation).
+    The logits are divided by the artifact's recorded temperature (models/calibration.py: 1
+    unless it was trained or imported with temperature scaling), as the tabular classifier's."""
 
     def __init__(self, artifact: Artifact) -> None:
         self.network, self.prep = load_network(artifact)
+        self.temperature = served_temperature(artifact.metadata)
 
     @torch.inference_mode()
     def classify(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities float32 [N, 18] for resized RGB images uint8 [N, H, W, 3]."""
         logits = self.network(normalise(images, self.prep))
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         return torch.softmax(logits, dim=1).numpy()
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from models.artifact import Artifact
+from models.calibration import served_temperature
 from models.layers import MLP, MinMaxScaling
 from models.tabular.contract import TabularTask
 from models.tensors import tensor_of
@@ -130,9 +131,8 @@ def load_classifier(artifact: Artifact, task: TabularTask) -> TabularClassifier:
         network = build_network(task, meta["hidden"])
         network.load_state_dict(artifact.state_dict())
         network.eval()
-    temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
     scaling = MinMaxScaler.from_metadata(meta["scaler"]).module()
-    classifier = TabularClassifier(scaling, network, temperature)
+    classifier = TabularClassifier(scaling, network, served_temperature(meta))
     # Not classifier.eval(): a torch.export module refuses train()/eval(), and the network is
     # in inference mode already (scaling behaves the same in both modes).
     classifier.training = False

@@ -25,6 +25,9 @@ class TrainingConfig:
     learning_rate: float = 1e-2
     holdout_fraction: float = 0.2
     seed: int = 0
+    # Fit a temperature on the held-out rows and serve with it when it lowers their ECE
+    # (models/calibration.py); off: the network's own softmax is served.
+    temperature_scaling: bool = False
 
 
 def split(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -97,7 +100,9 @@ def train_tabular(
         task, scaler, hidden=task.hidden, metrics=metrics, data_hash=data_hash(frame), source=source
     )
     with torch.inference_mode():
-        metadata["calibration"] = calibration(model(x_held).numpy(), y_held.numpy())
+        metadata["calibration"] = calibration(
+            model(x_held).numpy(), y_held.numpy(), scaling=config.temperature_scaling
+        )
     with torch.no_grad():
         predicted = model(x_held).argmax(dim=1).tolist()
     metadata["reference"] = tabular_reference(
