@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import torch
 
+from model_bundle.monitoring.monitor import Monitor
+from model_bundle.monitoring.payloads import PayloadLog
 from models.artifact import Artifact
 from models.books.model import BookRatingModel
 from models.books.network import FieldAwareFactorizationMachine
@@ -142,6 +144,37 @@ def test_version_and_alias_import_the_same_probabilities_with_lineage(
     assert lineage["metrics"]["holdout_accuracy"] == trained["run"].data.metrics["holdout_accuracy"]
     assert metadata["data_hash"] == trained["run"].data.params["data_hash"]
     assert metadata["scaler"] == Artifact.load(trained["tag"]).metadata["scaler"]
+
+
+def test_a_reference_file_gives_the_import_its_drift_reference_and_calibration(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    reference = tmp_path / "reference.csv"
+    frame = credit_sample(rows=200)
+    frame.to_csv(reference, index=False)
+    uri = f"models:/{REGISTERED}@champion"
+    result = cli(uri, "--model", "credit_health", "--name", NAME, "--reference", str(reference))
+    assert result.returncode == 0, result.stderr
+    tag = result.stdout.split()[1].rstrip(";")
+    metadata = Artifact.load(tag).metadata
+    assert metadata["reference"]["features"]["debt_ratio"]["rows"] == 200
+    assert metadata["calibration"]["holdout_rows"] == 200
+    monitor = Monitor(
+        window=200,
+        min_samples=100,
+        feedback_window=10,
+        recent=10,
+        payloads=PayloadLog(tmp_path / "payloads", 0.0),
+    )
+    rows = frame[list(CREDIT_TASK.features)].to_dict("records")
+    monitor.record(NAME, tag, rows, [{"label": "healthy"}] * 200, ["healthy"] * 200)
+    report = monitor.model_report(NAME)
+    assert report["status"] == "ok" and len(report["features"]) == 5
+
+    frame.drop(columns="interest_coverage").to_csv(reference, index=False)
+    refused = cli(uri, "--model", "credit_health", "--name", NAME, "--reference", str(reference))
+    assert refused.returncode == 2
+    assert "has no column 'interest_coverage'" in refused.stderr
 
 
 def test_torchscript_logged_with_log_model_imports(registry: str, tmp_path: Path) -> None:

@@ -25,6 +25,10 @@ scripts log it (``scripts/train/tracking.py``), or from the options:
 * mask_classifier: the input size and normalisation, the run's ``preprocessing.json`` or
   ``--height --width --mean --std``.
 
+``--reference`` gives the reference statistics the drift report compares live traffic with
+(and, labelled, the calibration; ``--temperature-scaling`` serves the fitted temperature), as
+for the other import commands; without it drift reports ``no_reference``.
+
 The artifact's metadata keeps the lineage (``mlflow``: registered name, version, aliases, run
 id, the run's params and metrics). ``sync`` imports a version only once (the same registered
 version is found in the store by that lineage) and then asks the running bundle, through the
@@ -55,6 +59,11 @@ from scripts.imports import books as book_import
 from scripts.imports import mask as mask_import
 from scripts.imports.checkpoints import check_logits, how_to_serve, read_checkpoint, save_imported
 from scripts.imports.credit import read_network
+from scripts.imports.reference import (
+    add_reference,
+    add_reference_options,
+    tabular_import_reference,
+)
 from scripts.imports.registry import (
     RefusedError,
     Registered,
@@ -96,8 +105,11 @@ def import_tabular(
     *,
     name: str | None = None,
     scaler_path: Path | None = None,
+    reference: Path | None = None,
+    temperature_scaling: bool = False,
 ) -> str:
-    """Download, check and store one registered version; return the new store tag."""
+    """Download, check and store one registered version (with the reference statistics of
+    ``reference``, a CSV, when given); return the new store tag."""
     scaler = read_scaler(client, registered, scaler_path)
     if len(scaler.scale) != len(task.features):
         raise RefusedError(
@@ -108,7 +120,10 @@ def import_tabular(
             weights_file(download_version(registered, directory)), task
         )
     probe = torch.zeros(3, len(task.features))
-    check_logits(TabularClassifier(scaler.module(), network), probe, len(task.labels))
+    classifier = TabularClassifier(scaler.module(), network)
+    check_logits(classifier, probe, len(task.labels))
+    if temperature_scaling and reference is None:
+        raise RefusedError("--temperature-scaling needs --reference with a label column")
     metadata = tabular_metadata(
         task,
         scaler,
@@ -118,6 +133,9 @@ def import_tabular(
         source=registered.describe(),
     )
     metadata["mlflow"] = registered.lineage()
+    if reference is not None:
+        added = tabular_import_reference(classifier, task, reference, temperature_scaling)
+        metadata = add_reference(metadata, added)
     return save_imported(name or task.name, metadata, checkpoint, network)
 
 
@@ -194,7 +212,13 @@ def import_version(
     """Download, check and store one registered version as ``model``; return the store tag."""
     if model in TASKS:
         return import_tabular(
-            client, registered, TASKS[model], name=options.name, scaler_path=options.scaler
+            client,
+            registered,
+            TASKS[model],
+            name=options.name,
+            scaler_path=options.scaler,
+            reference=options.reference,
+            temperature_scaling=options.temperature_scaling,
         )
     if model == BOOK_RATING.name:
         return import_books(client, registered, options.name, options)
@@ -257,6 +281,12 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--as", dest="role", choices=("primary", "candidate"), default="candidate")
     top.add_argument("--url", default=os.environ.get("BUNDLE_URL", "http://localhost:3000"))
     top.add_argument("--admin-key", default=os.environ.get("BUNDLE_ADMIN_KEY"))
+    add_reference_options(
+        top,
+        "credit_health, iris: a CSV of the features and optionally label; "
+        "book_rating: a CSV of user_id, isbn and optionally rating; "
+        "mask_classifier: a folder of photos, in class-id subfolders for calibration",
+    )
     tabular = top.add_argument_group("credit_health, iris")
     tabular.add_argument("--scaler", type=Path, help="joblib MinMaxScaler (default: scaler.json)")
     books = top.add_argument_group("book_rating")
