@@ -31,6 +31,42 @@ def store_reference(tag: str) -> dict[str, Any] | None:
     return bentoml.models.get(tag).info.metadata.get("reference")
 
 
+def compare(
+    reference: Mapping[str, Any] | None,
+    rows: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+    min_samples: int,
+) -> dict[str, Any]:
+    """Live rows and predicted labels against a reference: the report's ``status``,
+    ``features``, ``drifted_share`` and ``predictions``. One computation for the live window
+    (Monitor.model_report) and for logged payloads (monitoring/report.py)."""
+    result: dict[str, Any] = {
+        "status": "collecting",
+        "drifted_share": None,
+        "features": [],
+        "predictions": {"reference": {}, "live": {}, "shift": None},
+    }
+    if reference is None:
+        result["status"] = "no_reference"
+        return result
+    result["predictions"] = drift.prediction_shift(reference["predictions"], list(labels))
+    if len(rows) < min_samples:
+        return result
+    features = []
+    for name, ref in reference["features"].items():
+        values = [row[name] for row in rows if name in row]
+        if not values:
+            continue
+        if ref["kind"] == "numeric":
+            tested = drift.numeric_drift(ref, np.asarray(values, dtype=float))
+        else:
+            tested = drift.categorical_drift(ref["categories"], values)
+        features.append({"feature": name, **tested})
+    share, drifting = drift.model_drifts(features)
+    result.update(features=features, drifted_share=share, status="drift" if drifting else "ok")
+    return result
+
+
 class ModelWindow:
     def __init__(self, size: int) -> None:
         self.rows: deque[Mapping[str, float]] = deque(maxlen=size)
@@ -176,27 +212,9 @@ class Monitor:
                 "dropped": sum(n for (m, _), n in self.payloads.dropped.items() if m == model),
             },
         }
-        reference = self.reference(version) if version else None
-        if version is not None and reference is None:
-            report["status"] = "no_reference"
-        elif reference is not None:
-            live_labels = list(window.labels)
-            report["predictions"] = drift.prediction_shift(reference["predictions"], live_labels)
-            if filled >= self.min_samples:
-                features = []
-                for name, ref in reference["features"].items():
-                    values = [row[name] for row in window.rows if name in row]
-                    if not values:
-                        continue
-                    if ref["kind"] == "numeric":
-                        result = drift.numeric_drift(ref, np.asarray(values, dtype=float))
-                    else:
-                        result = drift.categorical_drift(ref["categories"], values)
-                    features.append({"feature": name, **result})
-                share, drifting = drift.model_drifts(features)
-                report.update(
-                    features=features, drifted_share=share, status="drift" if drifting else "ok"
-                )
+        if version is not None:
+            reference = self.reference(version)
+            report.update(compare(reference, window.rows, window.labels, self.min_samples))
         self._publish(report)
         return report
 

@@ -1,0 +1,161 @@
+"""The drift report of logged payloads (python -m model_bundle.monitoring.report), in-process:
+payloads logged by the monitor itself for credit samples, against the default credit model's
+stored reference. Its rendering in Chromium is in tests/test_monitoring_page.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model_bundle.monitoring import report
+from model_bundle.monitoring.monitor import Monitor
+from model_bundle.monitoring.payloads import PayloadLog
+from models.tabular.contract import CREDIT_TASK
+from scripts.train.datasets import credit_sample
+from tests.support.commands import run_module
+
+FEATURES = list(CREDIT_TASK.features)
+PERCENT = ("debt_ratio", "operating_margin", "return_on_assets")  # sent as % by mistake
+
+
+def credit_rows(rows: int, seed: int, shifted: bool = False) -> list[dict[str, float]]:
+    """Rows like the training data's (another seed); shifted: three ratios in percent."""
+    frame = credit_sample(rows, seed=seed)[FEATURES]
+    records = frame.to_dict("records")
+    if shifted:
+        records = [{k: v * 100 if k in PERCENT else v for k, v in r.items()} for r in records]
+    return records
+
+
+def log_payloads(directory: Path, tag: str, rows: list[dict[str, float]], **log: int) -> None:
+    """Record answers through the monitor, every one sampled into the payload log."""
+    payloads = PayloadLog(directory, 1.0, **log)
+    monitor = Monitor(window=500, min_samples=100, feedback_window=10, recent=10, payloads=payloads)
+    labels = ["healthy" if r["debt_ratio"] < 0.6 else "unhealthy" for r in rows]
+    outputs = [{"label": label, "probability": 0.9} for label in labels]
+    monitor.record("credit_health", tag, rows, outputs, labels)
+    payloads.queue.join()
+
+
+class Document(HTMLParser):
+    """Every model section's status, every feature's SVG and every src / href."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: dict[str, str] = {}
+        self.plots: list[str] = []
+        self.references: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "section":
+            self.statuses[str(found["data-model"])] = str(found["data-status"])
+        if tag == "svg" and found.get("data-feature"):
+            self.plots.append(str(found["data-feature"]))
+        self.references += [v for k, v in attrs if k in ("src", "href") and v]
+        self.scripts += tag == "script"
+
+
+def read(path: Path) -> tuple[str, Document]:
+    html = path.read_text(encoding="utf-8")
+    document = Document()
+    document.feed(html)
+    return html, document
+
+
+@pytest.fixture
+def write_report(tmp_path: Path) -> Callable[..., tuple[str, Document]]:
+    def write(directory: Path, *args: str) -> tuple[str, Document]:
+        out = tmp_path / f"{directory.name}.html"
+        assert report.main([str(directory), "--out", str(out), *args]) == 0
+        return read(out)
+
+    return write
+
+
+def test_shifted_sample_drifts_and_the_unshifted_one_does_not(
+    default_models: dict[str, str], tmp_path: Path, write_report: Callable[..., Any]
+) -> None:
+    tag = default_models["credit_health"]
+    log_payloads(tmp_path / "unshifted", tag, credit_rows(300, seed=11))
+    log_payloads(tmp_path / "shifted", tag, credit_rows(300, seed=12, shifted=True))
+
+    for name, status in [("unshifted", "ok"), ("shifted", "drift")]:
+        html, document = write_report(tmp_path / name)
+        assert document.statuses == {"credit_health": status}, name
+        assert f'<span class="status status-{status}">{status}</span>' in html
+        assert document.plots == FEATURES  # one inline SVG histogram per feature
+        assert "Wasserstein distance / reference std" in html  # 4800 reference rows
+        assert "Predicted labels" in html and tag in html
+        assert document.scripts == 0 and document.references == []
+        assert not re.search(r"https?://", html)  # nothing from anywhere else
+    shifted = (tmp_path / "shifted.html").read_text()
+    for feature in PERCENT:
+        assert re.search(rf'data-feature="{feature}" data-drifted="true"', shifted)
+
+
+def test_windows_over_time_read_rotated_files_oldest_first(
+    default_models: dict[str, str], tmp_path: Path, write_report: Callable[..., Any]
+) -> None:
+    directory = tmp_path / "payloads"
+    rows = credit_rows(300, seed=13) + credit_rows(300, seed=14, shifted=True)
+    log_payloads(directory, default_models["credit_health"], rows, max_bytes=60_000)
+    assert len(list((directory / "credit_health").iterdir())) > 1  # rotated
+
+    html, document = write_report(directory / "credit_health", "--window", "300")
+    assert "600 rows logged" in html
+    assert re.findall(r'<tr data-status="(\w+)">', html) == ["ok", "drift"]
+    assert document.statuses == {"credit_health": "drift"}  # the latest window
+
+
+def test_a_version_without_a_reference_is_said_so_and_nothing_guessed(
+    default_models: dict[str, str], tmp_path: Path, write_report: Callable[..., Any]
+) -> None:
+    log_payloads(tmp_path / "gone", "credit_health:notinthestore", credit_rows(150, seed=15))
+    html, document = write_report(tmp_path / "gone")
+    assert document.statuses == {"credit_health": "no_reference"}
+    assert "credit_health:notinthestore is not in the model store" in html
+    assert document.plots == []
+
+
+def test_too_few_rows_are_collecting(
+    default_models: dict[str, str], tmp_path: Path, write_report: Callable[..., Any]
+) -> None:
+    log_payloads(tmp_path / "few", default_models["credit_health"], credit_rows(40, seed=16))
+    html, document = write_report(tmp_path / "few")
+    assert document.statuses == {"credit_health": "collecting"}
+    assert "Collecting: 40 rows, drift is tested from 100." in html
+
+
+def test_nothing_to_report_exits_2_with_the_reason(tmp_path: Path) -> None:
+    missing = run_module("model_bundle.monitoring.report", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2
+    assert f"payload directory {tmp_path / 'nowhere'} does not exist" in missing.stderr
+
+    (tmp_path / "payloads" / "iris").mkdir(parents=True)
+    (tmp_path / "payloads" / "iris" / "payloads.jsonl").write_text("\n")
+    empty = run_module("model_bundle.monitoring.report", str(tmp_path / "payloads"))
+    assert empty.returncode == 2 and "no payload lines under" in empty.stderr
+    assert not (tmp_path / "drift-report.html").exists()
+
+
+def test_unknown_model_and_unreadable_lines(
+    default_models: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "payloads"
+    log_payloads(directory, default_models["credit_health"], credit_rows(120, seed=17))
+    with (directory / "credit_health" / "payloads.jsonl").open("a") as log:
+        log.write("not json\n[1, 2]\n")
+    with pytest.raises(SystemExit) as exited:
+        report.main([str(directory), "--model", "iris"])
+    assert exited.value.code == 2
+    assert "no payload lines of 'iris'" in capsys.readouterr().err
+    out = tmp_path / "r.html"
+    assert report.main([str(directory), "--model", "credit_health", "--out", str(out)]) == 0
+    assert "2 unreadable lines skipped" in out.read_text()
