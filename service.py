@@ -89,8 +89,11 @@ class ModelBundle:
 
     def __init__(self) -> None:
         self._batching = BatchingGate(enabled=settings.batching)
-        self.versions = Versions({entry.name: runner for entry, runner in self._served()})
         self.monitor = FrontMonitor()
+        self.versions = Versions(
+            {entry.name: runner for entry, runner in self._served()},
+            feedback_of=self.monitor.monitor.live_figures,
+        )
         ConciseClientErrors.install()  # here: BentoML configures logging before it builds us
 
     def _runners(self) -> list[Any]:

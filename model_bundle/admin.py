@@ -65,6 +65,26 @@ def request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
     return "POST", f"{base}/{args.command}", body
 
 
+class UnreachableError(RuntimeError):
+    """The bundle cannot be asked: not reachable, a refused key, or no such model."""
+
+
+def served(url: str, key: str | None, model: str) -> dict[str, Any]:
+    """What the bundle serves for ``model`` now: its ``/admin/models`` entry (primary,
+    candidate, mode, share, rollout, history)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        answer = httpx.get(f"{url}/admin/models", headers=headers, timeout=TIMEOUT_S)
+    except httpx.HTTPError as error:
+        raise UnreachableError(f"cannot reach {url}: {error}") from None
+    if not answer.is_success:
+        raise UnreachableError(f"{url}/admin/models answered {answer.status_code}: {answer.text}")
+    for entry in answer.json().get("models", []):
+        if entry.get("model") == model:
+            return entry
+    raise UnreachableError(f"{url} serves no model {model}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     method, path, body = request(args)

@@ -22,18 +22,19 @@ class FeedbackError(ValueError):
 
 @dataclass
 class Recent:
-    """A bounded map prediction id -> (model, version, output), every answer (not only the
-    sampled ones): the oldest ids fall out first."""
+    """A bounded map prediction id -> (model, version, output, inputs), every answer (not
+    only the sampled ones): the oldest ids fall out first. The inputs go to the feedback log
+    with the ground truth, as labelled rows a retrain can learn from."""
 
     size: int
-    items: OrderedDict[str, tuple[str, str, Any]] = field(default_factory=OrderedDict)
+    items: OrderedDict[str, tuple[str, str, Any, Any]] = field(default_factory=OrderedDict)
 
-    def add(self, prediction_id: str, model: str, version: str, output: Any) -> None:
-        self.items[prediction_id] = (model, version, output)
+    def add(self, prediction_id: str, model: str, version: str, output: Any, inputs: Any) -> None:
+        self.items[prediction_id] = (model, version, output, inputs)
         while len(self.items) > self.size:
             self.items.popitem(last=False)
 
-    def pop(self, prediction_id: str) -> tuple[str, str, Any]:
+    def pop(self, prediction_id: str) -> tuple[str, str, Any, Any]:
         try:
             return self.items.pop(prediction_id)
         except KeyError:

@@ -9,6 +9,7 @@ from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
 from model_bundle.monitoring.feedback import FeedbackError
 from model_bundle.monitoring.metrics import metrics
 from model_bundle.monitoring.monitor import Monitor, payload_log
+from model_bundle.monitoring.payloads import PayloadLog
 from model_bundle.schemas import BookRating, MaskPrediction, invalid_input
 from model_bundle.settings import settings
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
@@ -36,6 +37,7 @@ class FrontMonitor:
             feedback_window=settings.feedback_window,
             recent=settings.feedback_window * RECENT_PER_WINDOW,
             payloads=payload_log(settings.state_dir, settings.payload_sample_rate, metrics),
+            feedback_log=PayloadLog(settings.state_dir / "feedback", sample_rate=1.0),
             metrics=metrics,
         )
 

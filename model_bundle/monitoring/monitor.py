@@ -84,6 +84,7 @@ class Monitor:
         feedback_window: int,
         recent: int,
         payloads: PayloadLog,
+        feedback_log: PayloadLog | None = None,
         reference_of: Callable[[str], dict[str, Any] | None] = store_reference,
         metrics: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
@@ -92,6 +93,7 @@ class Monitor:
         self.recent = Recent(recent)
         self.live: dict[tuple[str, str], Live] = {}
         self.payloads = payloads
+        self.feedback_log = feedback_log  # every joined feedback, with its answer's inputs
         self._reference_of = functools.lru_cache(maxsize=64)(reference_of)
         self._metrics = metrics
 
@@ -117,7 +119,7 @@ class Monitor:
         for row, output, label in zip(inputs, outputs, labels, strict=True):
             prediction_id = new_prediction_id()
             ids.append(prediction_id)
-            self.recent.add(prediction_id, model, version, output)
+            self.recent.add(prediction_id, model, version, output, row)
             window.rows.append(row)
             if label is not None:
                 window.labels.append(label)
@@ -152,7 +154,9 @@ class Monitor:
             raise FeedbackError(
                 f"rating must be between 1 and 10, got {rating}", "rating", "rating_out_of_range"
             )
-        model, version, output = self.recent.items.get(prediction_id, (None, None, None))
+        model, version, output, inputs = self.recent.items.get(
+            prediction_id, (None, None, None, None)
+        )
         if model is None:
             self.recent.pop(prediction_id)  # raises, naming the id
         assert model is not None and version is not None
@@ -175,6 +179,11 @@ class Monitor:
                 )
             kind, value = "accuracy", float(output["label"] == label)
         self.recent.pop(prediction_id)
+        if self.feedback_log is not None:
+            truth = {"rating": rating} if rating is not None else {"label": label}
+            record = {"time": now(), "prediction_id": prediction_id, "model": model}
+            record.update(version=version, inputs=dict(inputs), outputs=dict(output), **truth)
+            self.feedback_log.offer(record)
         live = self.live.setdefault((model, version), Live(self.feedback_window))
         score = live.add(value, kind)
         if self._metrics:
@@ -182,6 +191,15 @@ class Monitor:
             m["feedback"].labels(model=model, version=version).inc()
             m[kind].labels(model=model, version=version).set(score)
         return {"model": model, "version": version, kind: round(score, 6), "count": live.total}
+
+    def live_figures(self, model: str, version: str) -> dict[str, Any]:
+        """The feedback on a version's answers, as an automatic rollout judges it: the count
+        over the window and live accuracy (classifiers) or RMSE (ratings)."""
+        live = self.live.get((model, version))
+        if not live or not live.values:
+            return {"feedback": 0}
+        kind = "rmse" if model == "book_rating" else "accuracy"
+        return {"feedback": len(live.values), kind: round(live.score(kind), 6)}
 
     def _feedback_report(self, model: str, version: str) -> dict[str, Any]:
         live = self.live.get((model, version))

@@ -9,12 +9,16 @@ it when they read the new state, and their fronts route to it once loaded.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model_bundle.runner_client import call_runner
+from model_bundle.versions.metrics import decided
 from model_bundle.versions.requests import BodyError, CandidateRequest, ShareRequest, parse
-from model_bundle.versions.serving import ModelVersions, Versions
+from model_bundle.versions.rollout import RolloutPolicy, judge
 from model_bundle.versions.state import Event, RoutingState, now
+
+if TYPE_CHECKING:  # serving.py calls into this module (automatic rollout)
+    from model_bundle.versions.serving import ModelVersions, Versions
 
 
 class AdminError(Exception):
@@ -40,6 +44,14 @@ async def operate(
     if action == "candidate":
         assert isinstance(request, CandidateRequest)
         mode, share = request.mode, request.share
+        if request.rollout is not None and mode == "canary" and share == 0:
+            raise AdminError(
+                HTTPStatus.BAD_REQUEST,
+                "share",
+                "share_out_of_range",
+                "a canary judged automatically needs a share above 0: it would get no calls",
+            )
+        rollout = request.rollout.model_dump() if request.rollout else None
         held = model.watched.state
         if held is not None and held.candidate:
             raise AdminError(
@@ -72,8 +84,9 @@ async def operate(
                     "candidate_exists",
                     f"{name} already has a candidate, {state.candidate}",
                 )
-            event = Event("candidate", loaded, by, now(), {"mode": mode, "share": share})
-            return state.changed(event, candidate=loaded, mode=mode, share=share)
+            detail = {"mode": mode, "share": share, "rollout": rollout}
+            event = Event("candidate", loaded, by, now(), detail)
+            return state.changed(event, candidate=loaded, mode=mode, share=share, rollout=rollout)
 
         return await commit(model, change, answer)
 
@@ -174,5 +187,53 @@ def describe_state(model: ModelVersions, routing: Any) -> dict[str, Any]:
             "role": routing.candidate.role if routing.candidate else None,
         },
         "loaded": sorted(routing.loaded),
+        "rollout": (
+            {"policy": state.rollout, "verdict": model.verdict} if state and state.rollout else None
+        ),
         "history": [vars(e) | {} for e in (state.history if state else ())][-20:],
     }
+
+
+AUTOPILOT = "rollout"  # the ``by`` of automatic decisions
+
+
+class SupersededError(Exception):
+    """The candidate judged is no longer the state's (another front or an admin acted)."""
+
+
+async def autopilot(model: ModelVersions) -> None:
+    """Judge ``model``'s candidate by its rollout policy and act on the verdict: move a shadow
+    to canary, promote a canary, or remove a candidate whose figures worsened. Every decision
+    is an event in the history with its reasons and figures, and a metric."""
+    state, routing = model.watched.state, model.routing
+    if state is None or state.candidate is None or state.rollout is None or routing is None:
+        return
+    if routing.candidate is None or routing.candidate.tag != state.candidate:
+        return  # still loading here: nothing of it to judge yet
+    policy = RolloutPolicy.model_validate(state.rollout)
+    tag, primary = state.candidate, routing.primary.tag
+    verdict = judge(policy, routing.candidate.role, model.figures(tag), model.figures(primary))
+    model.verdict = {"action": verdict.action, "reasons": list(verdict.reasons), "at": now()}
+    if verdict.action == "wait":
+        return
+    detail = {"reasons": list(verdict.reasons), "figures": verdict.figures}
+
+    def change(current: RoutingState) -> RoutingState:
+        if current.candidate != tag or current.rollout is None or current.primary != primary:
+            raise SupersededError
+        event = Event(f"auto_{verdict.action}", tag, AUTOPILOT, now(), detail)
+        if verdict.action == "canary":
+            return current.changed(event, mode="canary", share=policy.canary_share)
+        if verdict.action == "promote":
+            detail["replaced"] = current.primary
+            return current.changed(
+                event, primary=tag, candidate=None, share=0.0, previous=current.primary
+            )
+        return current.changed(event, candidate=None, share=0.0)
+
+    try:
+        await commit(model, change)
+    except SupersededError:
+        model.reread()
+        return
+    decided(model.entry.name, tag, verdict.action, verdict.reasons)

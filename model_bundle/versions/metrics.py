@@ -6,7 +6,11 @@ must be created once the server configured the metrics directory, so lazily, her
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Sequence
 from typing import Any
+
+logger = logging.getLogger("model_bundle")
 
 
 @functools.cache
@@ -41,4 +45,16 @@ def metrics() -> dict[str, Any]:
             "or failed",
             labelnames=["model", "version", "reason"],
         ),
+        "decisions": bentoml.metrics.Counter(
+            name="model_bundle_rollout_decisions",
+            documentation="Automatic rollout decisions: canary (a shadow that held), promote "
+            "(a canary that held), drop (a candidate whose live figures worsened)",
+            labelnames=["model", "version", "decision"],
+        ),
     }
+
+
+def decided(model: str, version: str, decision: str, reasons: Sequence[str]) -> None:
+    """Count an automatic rollout decision and log it with its reasons."""
+    metrics()["decisions"].labels(model=model, version=version, decision=decision).inc()
+    logger.warning("rollout of %s: %s %s (%s)", model, decision, version, "; ".join(reasons))

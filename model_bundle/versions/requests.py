@@ -10,9 +10,17 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
+from model_bundle.versions.rollout import RolloutPolicy
 from model_bundle.versions.state import MODES, Mode
 
 
@@ -87,6 +95,11 @@ class CandidateRequest(AdminRequest):
     tag: Annotated[str, BeforeValidator(model_tag), Field(description="name:version")]
     mode: ModeField = "shadow"
     share: Share = 0.0
+    rollout: RolloutPolicy | None = Field(
+        None,
+        description="Judge the candidate automatically: it moves on (shadow, canary, primary) "
+        "while its live figures hold and is removed when they worsen. Left out: by hand.",
+    )
 
 
 class ShareRequest(AdminRequest):
@@ -116,7 +129,7 @@ def parse(action: str, body: dict[str, Any]) -> AdminRequest:
         return REQUESTS[action].model_validate(body)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        field = str(first["loc"][0]) if first["loc"] else "body"
+        field = ".".join(str(part) for part in first["loc"]) or "body"
         msg = f"unexpected field {field!r}" if first["type"] == "extra_forbidden" else first["msg"]
         raise BodyError(field, first["type"], msg) from None
 

@@ -16,7 +16,9 @@ from bentoml.exceptions import ServiceUnavailable
 from model_bundle.catalogue import CATALOGUE, ServedModel
 from model_bundle.runner_client import call_runner
 from model_bundle.settings import settings
+from model_bundle.versions import control
 from model_bundle.versions.metrics import metrics
+from model_bundle.versions.rollout import VersionFigures
 from model_bundle.versions.routing import Buckets, Route, Routing, effective, keyed_bucket
 from model_bundle.versions.shadow import Shadows
 from model_bundle.versions.state import StateDirectory, Watched
@@ -31,6 +33,9 @@ RECHECK_S = 5.0
 # A live runner answers at once; a killed one's socket stays open (the arbiter holds it), and
 # a call there would wait for the restarted runner.
 VERSIONS_TIMEOUT_S = 2.0
+JUDGE_EVERY_S = 1.0  # how often a candidate with a rollout policy is judged (rollout.py)
+# The live feedback figures of (model, version): {"feedback": n, "accuracy" or "rmse": x}.
+FeedbackOf = Callable[[str, str], dict[str, Any]]
 PRIMARY_FIELDS = (
     "tag",
     "created",
@@ -47,12 +52,22 @@ class ModelVersions:
     """Routing of one model's requests over the versions its runner has loaded."""
 
     def __init__(
-        self, entry: ServedModel, runner: Any, states: StateDirectory, shadows: Shadows
+        self,
+        entry: ServedModel,
+        runner: Any,
+        states: StateDirectory,
+        shadows: Shadows,
+        feedback_of: FeedbackOf | None = None,
     ) -> None:
         self.entry = entry
         self.runner = runner
         self.states = states
         self.shadows = shadows
+        self.feedback_of = feedback_of
+        self.outcomes: dict[str, VersionFigures] = defaultdict(VersionFigures)
+        self.verdict: dict[str, Any] | None = None  # the last automatic rollout verdict
+        self.judged = float("-inf")
+        self.judging: asyncio.Task[None] | None = None
         self.watched = Watched(states, entry.name, STATE_POLL_S)
         self.routing: Routing | None = None
         self.asked = float("-inf")
@@ -87,7 +102,50 @@ class ModelVersions:
             except Exception as error:  # the runner is down: its calls will say so
                 logger.warning("%s: cannot ask the runner its versions: %s", self.entry.name, error)
                 self.asked = time.monotonic() - RECHECK_S + PENDING_POLL_S  # again in 1 s
+        self.tick(clock)
         return self.routing
+
+    def tick(self, clock: float) -> None:
+        """Judge a candidate that has a rollout policy, at most once a second, off the
+        request's path (a task of its own)."""
+        state = self.watched.state
+        if state is None or state.rollout is None or self.judging is not None:
+            return
+        if clock - self.judged < JUDGE_EVERY_S:
+            return
+        self.judged = clock
+        self.judging = asyncio.get_running_loop().create_task(self._judge())
+
+    async def _judge(self) -> None:
+        try:
+            await control.autopilot(self)
+        except Exception as error:  # a failed judgement changes nothing; tried again in 1 s
+            logger.warning("%s: rollout judgement failed: %s", self.entry.name, error)
+        finally:
+            self.judging = None
+
+    def figures(self, tag: str) -> dict[str, Any]:
+        """What a rollout judges of a version: its recent calls from this front, the feedback
+        on its answers, and a shadow's agreement with the primary."""
+        figures = self.outcomes[tag].summary()
+        if self.feedback_of is not None:
+            figures.update(self.feedback_of(self.entry.name, tag))
+        for measure in ("same_class_rate", "top_k_overlap"):
+            measured = self.shadows.measured(self.entry.name, tag).get(measure)
+            if measured and measured["mean"] is not None:
+                figures["agreement"] = round(measured["mean"], 4)
+        return figures
+
+    async def timed(self, route: Route, call: Awaitable[T]) -> T:
+        """``call``'s answer, its outcome and seconds counted for ``route``'s version."""
+        started = time.perf_counter()
+        try:
+            answer = await call
+        except Exception:
+            self.outcomes[route.tag].add(False, time.perf_counter() - started)
+            raise
+        self.outcomes[route.tag].add(True, time.perf_counter() - started)
+        return answer
 
     async def refresh(self, served: dict[str, Any] | None = None) -> Routing:
         """Ask the runner what it has loaded (unless ``served`` says) and rebuild the routing.
@@ -178,11 +236,12 @@ class ModelVersions:
         """``call(route)`` for the version picked for this request; a shadow gets a copy."""
         routing = await self.current()
         route = self.pick(routing, key)
-        answer = await self.checked(call(route))
+        answer = await self.checked(self.timed(route, call(route)))
         self.count(route)
         shadow = routing.shadow()
         if shadow is not None and route.role == "primary":
-            self.shadows.send(self.entry.name, shadow.tag, lambda: call(shadow), answer, compare)
+            copy = lambda: self.timed(shadow, call(shadow))  # noqa: E731
+            self.shadows.send(self.entry.name, shadow.tag, copy, answer, compare)
         return answer, route
 
     async def serve_keyed(
@@ -199,7 +258,7 @@ class ModelVersions:
             groups[self.pick(routing, key)].append(index)
         answers: list[Any] = [None] * len(keys)
         results = await self.checked(
-            asyncio.gather(*(call(r, indices) for r, indices in groups.items()))
+            asyncio.gather(*(self.timed(r, call(r, indices)) for r, indices in groups.items()))
         )
         for (route, indices), result in zip(groups.items(), results, strict=True):
             self.count(route)
@@ -210,7 +269,11 @@ class ModelVersions:
             everything = list(range(len(keys)))
             primary = [answer for answer, _ in answers]
             self.shadows.send(
-                self.entry.name, shadow.tag, lambda: call(shadow, everything), primary, compare
+                self.entry.name,
+                shadow.tag,
+                lambda: self.timed(shadow, call(shadow, everything)),
+                primary,
+                compare,
             )
         return answers
 
@@ -231,11 +294,13 @@ def version_role(routing: Routing, tag: str) -> str:
 class Versions:
     """Every served model's :class:`ModelVersions`, by store name (catalogue order)."""
 
-    def __init__(self, runners: dict[str, Any]) -> None:
+    def __init__(self, runners: dict[str, Any], feedback_of: FeedbackOf | None = None) -> None:
         self.states = StateDirectory(settings.state_dir)
         self.shadows = Shadows()
         self.models = {
-            entry.name: ModelVersions(entry, runners[entry.name], self.states, self.shadows)
+            entry.name: ModelVersions(
+                entry, runners[entry.name], self.states, self.shadows, feedback_of
+            )
             for entry in CATALOGUE
         }
 

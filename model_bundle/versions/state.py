@@ -60,6 +60,8 @@ class RoutingState:
     share: float = 0.0
     previous: str | None = None
     history: tuple[Event, ...] = ()
+    # The candidate's automatic rollout policy (rollout.RolloutPolicy as JSON); None: by hand.
+    rollout: dict[str, Any] | None = None
 
     def referenced(self) -> set[str]:
         """The versions a runner keeps loaded for this state (the previous for rollback)."""
@@ -74,7 +76,10 @@ class RoutingState:
 
     def changed(self, event: Event, **changes: Any) -> RoutingState:
         history = (*self.history, event)[-MAX_HISTORY:]
-        return dataclasses.replace(self, **changes, history=history)
+        new = dataclasses.replace(self, **changes, history=history)
+        if new.candidate is None and new.rollout is not None:  # the policy goes with it
+            new = dataclasses.replace(new, rollout=None)
+        return new
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -97,6 +102,7 @@ class RoutingState:
             share=float(data.get("share", 0.0)),
             previous=data.get("previous"),
             history=history,
+            rollout=data.get("rollout"),
         )
 
 

@@ -45,7 +45,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import httpx
 import joblib
 import torch
 
@@ -228,17 +227,10 @@ def import_version(
 def served(url: str, admin_key: str | None, model: str) -> dict[str, Any]:
     """What the bundle serves for ``model`` now (primary, candidate): a sync run twice, or
     after a partial run, then does only what is left instead of a refused second load."""
-    headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
     try:
-        answer = httpx.get(f"{url}/admin/models", headers=headers, timeout=admin.TIMEOUT_S)
-    except httpx.HTTPError as error:
-        raise RefusedError(f"cannot reach {url}: {error}") from None
-    if not answer.is_success:
-        raise RefusedError(f"{url}/admin/models answered {answer.status_code}: {answer.text}")
-    for entry in answer.json().get("models", []):
-        if entry.get("model") == model:
-            return {"primary": entry.get("primary"), "candidate": entry.get("candidate")}
-    raise RefusedError(f"{url} serves no model {model}")
+        return admin.served(url, admin_key, model)
+    except admin.UnreachableError as error:
+        raise RefusedError(str(error)) from None
 
 
 def sync(

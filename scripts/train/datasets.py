@@ -12,17 +12,25 @@ from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 DATA_DIR = Path(__file__).parent / "data"
 
 
-def credit_sample(rows: int = 6000, seed: int = 7, label_noise: float = 0.03) -> pd.DataFrame:
+def credit_sample(
+    rows: int = 6000,
+    seed: int = 7,
+    label_noise: float = 0.03,
+    debt_median: float = 0.5,
+    debt_tolerated: float = 0.6,
+) -> pd.DataFrame:
     """Synthetic companies with a planted, learnable rule for "unhealthy" plus label noise.
 
     A company is unhealthy when a weighted risk score is positive: high debt, low liquidity,
     thin margins, low returns and weak interest coverage all push it up. ``label_noise`` of
     the labels are flipped, so the best possible accuracy is about ``1 - label_noise``.
+    ``debt_median`` and ``debt_tolerated`` move the population and the rule: a sector that
+    lives with more debt (the retraining tests' shifted traffic) has both higher.
     """
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(
         {
-            "debt_ratio": rng.lognormal(np.log(0.5), 0.45, rows),
+            "debt_ratio": rng.lognormal(np.log(debt_median), 0.45, rows),
             "current_ratio": rng.lognormal(np.log(1.5), 0.5, rows),
             "operating_margin": rng.normal(0.08, 0.12, rows),
             "return_on_assets": rng.normal(0.04, 0.07, rows),
@@ -30,7 +38,7 @@ def credit_sample(rows: int = 6000, seed: int = 7, label_noise: float = 0.03) ->
         }
     ).round(4)
     risk = (
-        3.0 * (frame.debt_ratio - 0.6)
+        3.0 * (frame.debt_ratio - debt_tolerated)
         - 1.2 * (frame.current_ratio - 1.3)
         - 6.0 * frame.operating_margin
         - 8.0 * frame.return_on_assets

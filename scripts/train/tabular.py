@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,12 +47,26 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def train_tabular(
-    task: TabularTask, frame: pd.DataFrame, config: TrainingConfig, source: str
+    task: TabularTask,
+    frame: pd.DataFrame,
+    config: TrainingConfig,
+    source: str,
+    *,
+    holdout: pd.DataFrame | None = None,
+    name: str | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> str:
-    """Train ``task``'s default network on ``frame`` (features + ``label``); return its tag."""
+    """Train ``task``'s default network on ``frame`` (features + ``label``); return its tag.
+
+    ``holdout``: the rows to evaluate on (default: ``config.holdout_fraction`` of ``frame``);
+    ``name``: the store name (default: the task's); ``lineage``: stored as it is (a retrain's
+    parent version, data and evaluation)."""
     torch.manual_seed(config.seed)
     started = time.perf_counter()
-    train, holdout = split(frame, config.holdout_fraction, config.seed)
+    if holdout is None:
+        train, holdout = split(frame, config.holdout_fraction, config.seed)
+    else:
+        train = frame
 
     def tensors(part: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.tensor(part[list(task.features)].to_numpy(np.float32))
@@ -99,6 +114,8 @@ def train_tabular(
     metadata = tabular_metadata(
         task, scaler, hidden=task.hidden, metrics=metrics, data_hash=data_hash(frame), source=source
     )
+    if lineage is not None:
+        metadata["lineage"] = lineage
     with torch.inference_mode():
         metadata["calibration"] = calibration(
             model(x_held).numpy(), y_held.numpy(), scaling=config.temperature_scaling
@@ -110,12 +127,12 @@ def train_tabular(
         [task.labels[i] for i in predicted],
         task.labels,
     )
-    tag = save_artifact(task.name, metadata, state_dict=network.state_dict())
+    tag = save_artifact(name or task.name, metadata, state_dict=network.state_dict())
     print(f"{task.name}: held-out accuracy {metrics['holdout_accuracy']:.3f}; saved {tag}")
     params = {**asdict(config), "hidden": list(task.hidden), "data_hash": metadata["data_hash"]}
     params["source"] = source
     log_training_run(
-        task.name,
+        name or task.name,
         params=params,
         metrics=metrics,
         state_dict=network.state_dict(),

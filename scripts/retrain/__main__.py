@@ -1,0 +1,5 @@
+import sys
+
+from scripts.retrain.cli import main
+
+sys.exit(main())
