@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from scripts.retrain import cli
 from tests.support.server import ROOT
 
 # The oldest Kubernetes release still supported upstream when this was written, and the
@@ -54,9 +55,14 @@ def mebibytes(quantity: str) -> float:
     return float(quantity[:-2]) * units[quantity[-2:]]
 
 
-def test_deploy_holds_the_service_and_the_batch_job() -> None:
-    assert [path.name for path in FILES] == ["batch-cronjob.yaml", "kubernetes.yaml"]
+def test_deploy_holds_the_service_the_batch_job_and_the_retrain_job() -> None:
+    assert [path.name for path in FILES] == [
+        "batch-cronjob.yaml",
+        "kubernetes.yaml",
+        "retrain-cronjob.yaml",
+    ]
     assert sorted(doc["kind"] for doc in ALL) == [
+        "CronJob",
         "CronJob",
         "Deployment",
         "HorizontalPodAutoscaler",
@@ -109,6 +115,22 @@ def test_the_batch_job_runs_from_the_services_image() -> None:
     [job_container] = pod_specs()["model-bundle-weekly-batch"]["containers"]
     assert job_container["image"] == service_container["image"]
     assert "python -m model_bundle.batch" in " ".join(job_container["args"])
+
+
+def test_the_retrain_job_runs_the_retrain_command_from_the_services_image() -> None:
+    [deployment] = of_kind("Deployment")
+    [service_container] = deployment["spec"]["template"]["spec"]["containers"]
+    [job_container] = pod_specs()["model-bundle-retrain"]["containers"]
+    assert job_container["image"] == service_container["image"]
+    assert job_container["command"][:3] == ["python", "-m", "scripts.retrain"]
+    # Its arguments are ones the command takes (argparse exits 2 on any it does not).
+    argv = [*job_container["command"][3:], *job_container["args"]]
+    options = cli.parser(cli.FAMILIES[argv[0]]).parse_args(argv)
+    assert options.if_drift and options.rollout == "canary"
+    env = {e["name"]: e.get("value") for e in job_container["env"]}
+    mounted = {m["mountPath"] for m in job_container["volumeMounts"]}
+    assert any(env["BENTOML_HOME"].startswith(path) for path in mounted)  # the shared store
+    assert any(env["MODEL_BUNDLE_STATE_DIR"].startswith(path) for path in mounted)
 
 
 def test_probes_resources_disruption_budget_and_autoscaler_fit_together() -> None:

@@ -8,8 +8,8 @@ virtual environment made only from the Bento's own ``env/python/requirements.txt
 archive unpacked as ``BENTO_PATH``, an empty ``BENTOML_HOME``, ``BENTOML_CONTAINERIZED``
 set, and the Bento's own ``env/docker/entrypoint.sh`` started with the arguments of
 deploy/kubernetes.yaml. No file of the working tree is used. Every endpoint must answer
-correctly, and the web page (/ui/) must be served. Needs the default models in the store
-(``make models``). Takes one to three minutes (mostly the install).
+correctly, the web page (/ui/) must be served, and the retrain command must start. Needs
+the default models in the store (``make models``). Takes one to three minutes (mostly the install).
 """
 
 from __future__ import annotations
@@ -156,6 +156,9 @@ def verify(keep: bool = False) -> dict[str, object]:
     try:
         ready = serving.wait_until_ready(url, process, 180)
         checked = check_endpoints(url)
+        # The retrain CronJob runs from the image: its command must import from the Bento alone.
+        retrain = [str(venv / "bin" / "python"), "-m", "scripts.retrain", "credit_health", "-h"]
+        run(retrain, cwd=bento_path / "src", env=env)
     except Exception:
         print(log.read_text()[-4000:])
         raise
