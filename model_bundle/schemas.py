@@ -195,6 +195,9 @@ class ModelVersion(BaseModel):
     calibration: dict[str, Any] | None = Field(
         None, description="Held-out expected calibration error, reliability bins, temperature."
     )
+    lineage: dict[str, Any] | None = Field(
+        None, description="A retrained version's parent version, data hash and rows."
+    )
     role: Literal["primary", "canary", "shadow", "candidate_loading", "previous", "unloading"]
     share: float | None = Field(description="A canary's percentage of live traffic.")
     promoted_at: str | None
@@ -214,8 +217,14 @@ class ServedModel(BaseModel):
     metrics: dict[str, Any]
     data_hash: str | None
     calibration: dict[str, Any] | None = None
+    lineage: dict[str, Any] | None = None
     promoted_at: str | None = None
     promoted_by: str | None = None
+    rollout: dict[str, Any] | None = Field(
+        None,
+        description="The candidate's automatic rollout: its policy, the last verdict, and the "
+        "decisions taken (with their reasons).",
+    )
     versions: list[ModelVersion]
 
 

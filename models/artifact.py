@@ -88,6 +88,8 @@ class Artifact:
             "data_hash": self.metadata.get("data_hash"),
             # Held-out ECE, reliability bins and temperature (models/calibration.py), if any.
             "calibration": self.metadata.get("calibration"),
+            # A retrained version's parent, data hash and rows (scripts/retrain), if any.
+            "lineage": self.metadata.get("lineage"),
         }
 
 

@@ -142,8 +142,13 @@ def test_drift_retrain_canary_promote_and_better_on_the_new_population(
         after = answer_and_tell(http, shifted(150, seed=21))  # the very rows sent first
         assert {a["model"] for a in after} == {candidate}
         assert accuracy(after) > accuracy(before) + 0.1, (accuracy(after), accuracy(before))
-        listed = http.post("/models", json={}).json()
-        assert any(v["tag"] == old_primary for m in listed["models"] for v in m["versions"])
+        [model] = [
+            m for m in http.post("/models", json={}).json()["models"] if m["tag"] == candidate
+        ]
+        assert model["lineage"]["parent"] == old_primary
+        assert [d["action"] for d in model["rollout"]["decisions"]] == ["auto_promote"]
+        assert "live accuracy" in model["rollout"]["decisions"][0]["reasons"][0]
+        assert {"tag": old_primary, "role": "previous"}.items() <= model["versions"][1].items()
 
     again = retrain(server, state, "--data", str(tmp_path / "new.csv"), "--no-feedback")
     registered = versions_of(NAME)

@@ -43,6 +43,7 @@ PRIMARY_FIELDS = (
     "metrics",
     "data_hash",
     "calibration",
+    "lineage",
     "promoted_at",
     "promoted_by",
 )
@@ -225,7 +226,21 @@ class ModelVersions:
                 }
             )
         primary = {k: v for k, v in versions[0].items() if k in PRIMARY_FIELDS}
-        return {**primary, "versions": versions}
+        return {**primary, "rollout": self.rollout(state), "versions": versions}
+
+    def rollout(self, state: Any) -> dict[str, Any] | None:
+        """The candidate's policy and last verdict, and the automatic decisions in the history
+        (the newest ten), or None when there is neither."""
+        decisions = [
+            {"action": e.action, "tag": e.tag, "at": e.at, "reasons": e.detail.get("reasons")}
+            for e in (state.history if state else ())
+            if e.action.startswith("auto_")
+        ][-10:]
+        if not decisions and not (state and state.rollout):
+            return None
+        policy = state.rollout if state else None
+        verdict = self.verdict if policy else None
+        return {"policy": policy, "verdict": verdict, "decisions": decisions}
 
     async def serve(
         self,

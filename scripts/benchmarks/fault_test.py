@@ -43,6 +43,7 @@ class KillResult:
     runner: str
     tally: Tally
     in_flight_at_kill: int
+    killed_at: float  # monotonic s, the clock the tally's start times are on
     recovered_s: float  # from the kill to every endpoint answering correctly
     readiness: Counter[int]  # /readyz statuses seen until then
     readiness_probe_s: float  # longest /readyz answer while the runner was down
@@ -94,7 +95,7 @@ async def kill_under_load(
     await asyncio.sleep(1)  # load against the restarted runner
     stop.set()
     await load
-    return KillResult(runner, tally, in_flight, recovered, readiness, slowest_probe)
+    return KillResult(runner, tally, in_flight, killed, recovered, readiness, slowest_probe)
 
 
 @dataclass
