@@ -10,6 +10,8 @@ import pytest
 import torch
 from torchfm.model.ffm import FieldAwareFactorizationMachineModel
 
+from model_bundle.monitoring.monitor import Monitor
+from model_bundle.monitoring.payloads import PayloadLog
 from models.artifact import Artifact
 from models.books.featurizer import FIELDS, BookCatalogue, BookFeaturizer
 from models.books.model import BookRatingModel
@@ -218,6 +220,91 @@ def test_import_command_exits_2_on_a_bad_checkpoint(sample_dir: Path, tmp_path: 
     )
     assert result.returncode == 2
     assert "is neither TorchScript, a torch.export program nor a state_dict" in result.stderr
+
+
+def ffm_checkpoint(sample_dir: Path, tmp_path: Path) -> Path:
+    data = load_boostcamp(sample_dir)
+    featurizer = BookFeaturizer.fit(data.users, data.books, data.train, data.test, data.submission)
+    torch.manual_seed(0)
+    theirs = FieldAwareFactorizationMachineModel(featurizer.field_dims, 6).eval()
+    with torch.no_grad():
+        theirs.linear.bias.fill_(5.5)
+    checkpoint = tmp_path / "ffm.pt"
+    torch.save(theirs.state_dict(), checkpoint)
+    return checkpoint
+
+
+def test_a_reference_ratings_file_gives_cold_start_shares_and_the_rating_distribution(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    data = load_boostcamp(sample_dir)
+    pairs = data.train[["user_id", "isbn", "rating"]].iloc[:180]
+    strangers = pd.DataFrame({"user_id": [999_999] * 20, "isbn": pairs["isbn"][:20]})
+    reference = tmp_path / "reference.csv"
+    pd.concat([pairs, strangers.assign(rating=7)]).to_csv(reference, index=False)
+
+    tag = import_checkpoint(
+        ffm_checkpoint(sample_dir, tmp_path),
+        sample_dir,
+        name=NAME,
+        output="sigmoid",
+        reference=reference,
+    )
+
+    metadata = Artifact.load(tag).metadata
+    cold = metadata["reference"]["features"]["cold_start"]
+    assert cold["rows"] == 200 and cold["categories"]["unknown_user"] == pytest.approx(0.1)
+    assert cold["categories"]["known"] == pytest.approx(0.9)
+    served = BookRatingModel.load(Artifact.load(tag))
+    rated = [
+        r["rating"]
+        for r in served.rate(list(zip(pairs["user_id"], pairs["isbn"], strict=True)))
+        + served.rate(list(zip(strangers["user_id"], strangers["isbn"], strict=True)))
+    ]
+    actual = [*pairs["rating"], *[7] * 20]
+    expected = np.sqrt(np.mean((np.array(rated) - np.array(actual)) ** 2))
+    assert metadata["metrics"]["reference_rmse"] == pytest.approx(expected, abs=1e-4)
+    assert metadata["reference"]["predictions"]["rows"] == 200
+
+    def report(reasons: list[str], ratings: list[float]) -> dict:
+        monitor = Monitor(
+            window=200,
+            min_samples=100,
+            feedback_window=10,
+            recent=10,
+            payloads=PayloadLog(tmp_path / "payloads", 0.0),
+        )
+        rows = [{"cold_start": r} for r in reasons]
+        outputs = [{"rating": r, "cold_start": False} for r in ratings]
+        monitor.record(NAME, tag, rows, outputs, ratings)
+        return monitor.model_report(NAME)
+
+    same = report(["known"] * 180 + ["unknown_user"] * 20, rated)
+    assert same["status"] == "ok" and same["features"][0]["test"] == "chi_square"
+    assert same["predictions"]["shift"] < 0.01  # the reference's own ratings
+    assert sum(same["predictions"]["live"]["counts"]) == 200
+    cold_traffic = report(["unknown_user_and_book"] * 200, [9.5] * 200)
+    assert cold_traffic["status"] == "drift" and cold_traffic["predictions"]["shift"] > 0.5
+
+
+def test_a_bad_reference_ratings_file_exits_2_naming_the_column(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    reference = tmp_path / "reference.csv"
+    reference.write_text("user_id,isbn\n12,0002005018\nalice,0002005018\n")
+    result = run_module(
+        "scripts.imports.books",
+        "--checkpoint",
+        str(ffm_checkpoint(sample_dir, tmp_path)),
+        "--data-dir",
+        str(sample_dir),
+        "--name",
+        NAME,
+        "--reference",
+        str(reference),
+    )
+    assert result.returncode == 2
+    assert "column 'user_id' row 2 is 'alice', not a finite number" in result.stderr
 
 
 def test_recommendations_equal_a_brute_force_forward(sample_dir: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from scipy import spatial, stats
 
 from model_bundle.monitoring import drift
-from model_bundle.monitoring.reference import numeric_reference, tabular_reference
+from model_bundle.monitoring.reference import books_reference, numeric_reference, tabular_reference
 
 
 @pytest.fixture
@@ -67,3 +67,66 @@ def test_tabular_reference_shape(rng: np.random.Generator) -> None:
     ref = tabular_reference({"x": rng.normal(size=100)}, ["a"] * 30 + ["b"] * 70, ["a", "b"])
     assert ref["predictions"] == {"a": 0.3, "b": 0.7}
     assert ref["features"]["x"]["rows"] == 100 and sum(ref["features"]["x"]["counts"]) == 100
+
+
+@pytest.mark.parametrize(
+    ("observed", "expected"),
+    [([18, 22, 20, 40], [25, 25, 25, 25]), ([5, 95], [10, 90]), ([300, 1, 2], [101, 101, 101])],
+)
+def test_chi_square_matches_scipy(observed: list[int], expected: list[float]) -> None:
+    statistic, p_value = drift.chi_square(observed, expected)
+    theirs = stats.chisquare(observed, expected)
+    assert statistic == pytest.approx(theirs.statistic)
+    assert p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_gamma_q_is_chi_squares_survival_function() -> None:
+    for dof in (1, 2, 3, 7, 30):
+        for x in (0.01, 0.5, 3.0, 12.0, 80.0):
+            assert drift.gamma_q(dof / 2, x / 2) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-9)
+
+
+def test_small_categorical_references_use_chi_square_large_ones_jensen_shannon() -> None:
+    shares = {"known": 0.8, "unknown_user": 0.15, "unknown_book": 0.05, "unknown_user_and_book": 0}
+    live = ["known"] * 70 + ["unknown_user"] * 25 + ["unknown_book"] * 5
+    small = drift.categorical_drift(shares, live, rows=500)
+    # Evidently's chi-square: the live counts against the reference's shares scaled to them;
+    # a category absent from both is no cell of the test.
+    expected = np.array([0.8, 0.15, 0.05]) + drift.EPSILON
+    scipy_p = stats.chisquare([70, 25, 5], expected / expected.sum() * 100).pvalue
+    assert small["test"] == "chi_square" and small["score"] == pytest.approx(scipy_p, abs=1e-6)
+    assert small["drifted"] == (scipy_p < 0.05)
+    large = drift.categorical_drift(shares, live, rows=5000)
+    assert large["test"] == "jensen_shannon" and large["threshold"] == drift.JENSEN_SHANNON
+    like = ["known"] * 79 + ["unknown_user"] * 16 + ["unknown_book"] * 5
+    assert drift.categorical_drift(shares, like, rows=500)["drifted"] is False
+    new_category = drift.categorical_drift(shares, ["unknown_user_and_book"] * 30, rows=500)
+    assert new_category["drifted"] and new_category["score"] < 1e-6
+
+
+def test_numeric_prediction_shift_is_a_js_distance_over_the_reference_bins(
+    rng: np.random.Generator,
+) -> None:
+    reference = numeric_reference(rng.normal(7, 1, 2000))
+    same = drift.numeric_prediction_shift(reference, rng.normal(7, 1, 300))
+    higher = drift.numeric_prediction_shift(reference, rng.normal(9.5, 0.3, 300))
+    assert same["shift"] < 0.15 < 0.8 < higher["shift"] <= 1
+    assert same["live"]["edges"] == reference["edges"] and sum(same["live"]["counts"]) == 300
+    counts = np.array(higher["live"]["counts"])
+    assert higher["shift"] == pytest.approx(
+        spatial.distance.jensenshannon(reference["counts"], counts, base=2), abs=1e-6
+    )
+    assert drift.numeric_prediction_shift(reference, np.array([]))["shift"] is None
+
+
+def test_books_reference_shape() -> None:
+    ref = books_reference([None] * 9 + ["unknown_user"], [7.0] * 10)
+    cold = ref["features"]["cold_start"]
+    assert cold["kind"] == "categorical" and cold["rows"] == 10
+    assert cold["categories"] == {
+        "known": 0.9,
+        "unknown_user": 0.1,
+        "unknown_book": 0.0,
+        "unknown_user_and_book": 0.0,
+    }
+    assert ref["predictions"]["kind"] == "numeric" and ref["predictions"]["rows"] == 10

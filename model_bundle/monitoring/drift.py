@@ -3,11 +3,13 @@
 Defaults follow Evidently's automatic test selection (its docs, "how it works", release
 0.1.50): with at most 1000 reference rows, numeric features use the two-sample
 Kolmogorov-Smirnov test, drifting at p < 0.05 (confidence 0.95); with more, the Wasserstein
-distance normalised by the reference's std, drifting above 0.1; categorical features use the
-Jensen-Shannon distance (scipy's, natural log), drifting above 0.1. PSI is offered with the
+distance normalised by the reference's std, drifting above 0.1; categorical features use
+Pearson's chi-square test (drifting at p < 0.05) up to 1000 reference rows and the
+Jensen-Shannon distance (scipy's, natural log) beyond, drifting above 0.1. PSI is offered with the
 usual bands (< 0.1 stable, 0.1-0.25 moderate, > 0.25 significant: drifting at 0.25) and used
-for image embeddings. The tests are checked against scipy's implementations in
-tests/test_monitoring_drift.py.
+for image embeddings. A numeric prediction (the book rating) shifts by the base-2
+Jensen-Shannon distance of its histogram over the reference's decile bins. The tests are
+checked against scipy's implementations in tests/test_monitoring_drift.py.
 """
 
 from __future__ import annotations
@@ -47,6 +49,48 @@ def ks_p_value(reference: np.ndarray, live: np.ndarray) -> float:
         return 1.0
     total = sum((-1) ** (k - 1) * math.exp(-2 * k * k * x * x) for k in range(1, 101))
     return float(min(1.0, max(0.0, 2 * total)))
+
+
+def gamma_q(a: float, x: float) -> float:
+    """The regularised upper incomplete gamma function Q(a, x) (Numerical Recipes' gammq: the
+    series below a + 1, Lentz's continued fraction above); chi-square's survival function is
+    Q(dof / 2, statistic / 2)."""
+    if x <= 0:
+        return 1.0
+    front = math.exp(-x + a * math.log(x) - math.lgamma(a))
+    if x < a + 1:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(1000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1.0 - total * front)
+    tiny = 1e-300
+    b = x + 1 - a
+    c, d = 1 / tiny, 1 / b
+    h = d
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = b + an / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return min(1.0, front * h)
+
+
+def chi_square(observed: Sequence[float], expected: Sequence[float]) -> tuple[float, float]:
+    """Pearson's chi-square goodness of fit (scipy.stats.chisquare): (statistic, p-value) with
+    len - 1 degrees of freedom."""
+    o, e = np.asarray(observed, float), np.asarray(expected, float)
+    statistic = float(np.sum((o - e) ** 2 / e))
+    return statistic, gamma_q((len(o) - 1) / 2, statistic / 2) if len(o) > 1 else 1.0
 
 
 def wasserstein(reference: np.ndarray, live: np.ndarray) -> float:
@@ -119,23 +163,35 @@ def numeric_drift(reference: Mapping[str, Any], live: np.ndarray) -> dict[str, A
     }
 
 
-def categorical_drift(reference: Mapping[str, float], live: Sequence[str]) -> dict[str, Any]:
-    """One categorical feature's drift: Jensen-Shannon distance of the shares."""
+def categorical_drift(
+    reference: Mapping[str, float], live: Sequence[str], rows: int | None = None
+) -> dict[str, Any]:
+    """One categorical feature's drift against its reference shares (of ``rows`` reference
+    rows): chi-square of the live counts against the reference's shares scaled to them
+    (Evidently's, with a category missing from the reference at a tiny share) up to
+    SMALL_REFERENCE_ROWS, else (or when ``rows`` is not known) the Jensen-Shannon distance."""
     categories = list(reference)
     counts = {c: 0 for c in categories}
     for value in live:
         counts[value] = counts.get(value, 0) + 1
     keys = list(counts)
-    score = jensen_shannon(
-        [reference.get(k, 0.0) + EPSILON for k in keys], [counts[k] + EPSILON for k in keys]
-    )
     total = max(1, len(live))
+    if rows is not None and rows <= SMALL_REFERENCE_ROWS:
+        seen = [k for k in keys if counts[k] or reference.get(k, 0.0)]  # no empty cells
+        expected = shares([reference.get(k, 0.0) for k in seen]) * total
+        score = chi_square([counts[k] for k in seen], expected)[1]
+        test, threshold, drifted = "chi_square", KS_P_VALUE, score < KS_P_VALUE
+    else:
+        score = jensen_shannon(
+            [reference.get(k, 0.0) + EPSILON for k in keys], [counts[k] + EPSILON for k in keys]
+        )
+        test, threshold, drifted = "jensen_shannon", JENSEN_SHANNON, score > JENSEN_SHANNON
     return {
         "kind": "categorical",
-        "test": "jensen_shannon",
+        "test": test,
         "score": round(score, 6),
-        "threshold": JENSEN_SHANNON,
-        "drifted": score > JENSEN_SHANNON,
+        "threshold": threshold,
+        "drifted": bool(drifted),
         "reference": {"categories": dict(reference)},
         "live": {"categories": {k: counts[k] / total for k in keys}},
     }
@@ -157,6 +213,20 @@ def prediction_shift(reference: Mapping[str, float], live: Sequence[str]) -> dic
     return {
         "reference": dict(reference),
         "live": shares_live,
+        "shift": None if shift is None else round(shift, 6),
+    }
+
+
+def numeric_prediction_shift(reference: Mapping[str, Any], live: np.ndarray) -> dict[str, Any]:
+    """A numeric prediction's shift (the book rating): the live histogram over the reference's
+    decile edges and its base-2 Jensen-Shannon distance (0..1) from the reference's, so the
+    shift means the same as a classifier's."""
+    edges, counts = reference["edges"], reference["counts"]
+    live_counts = histogram(live, edges) if len(live) else [0] * len(counts)
+    shift = jensen_shannon(counts, live_counts, 2) if len(live) else None
+    return {
+        "reference": {"edges": edges, "counts": counts},
+        "live": {"edges": edges, "counts": live_counts},
         "shift": None if shift is None else round(shift, 6),
     }
 

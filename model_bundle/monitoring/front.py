@@ -72,8 +72,9 @@ class FrontMonitor:
             chosen = [answers[i] for i in indices]
             rows = [{"cold_start": a.reason or "known"} for a in chosen]
             outputs = [{"rating": a.rating, "cold_start": a.cold_start} for a in chosen]
+            ratings = [a.rating for a in chosen]  # the predicted distribution the report tests
             ids = self.monitor.record(
-                BOOK_RATING.name, version, rows, outputs, [None] * len(chosen), request_id()
+                BOOK_RATING.name, version, rows, outputs, ratings, request_id()
             )
             for answer, prediction_id in zip(chosen, ids, strict=True):
                 answer.prediction_id = prediction_id

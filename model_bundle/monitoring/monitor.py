@@ -34,7 +34,7 @@ def store_reference(tag: str) -> dict[str, Any] | None:
 def compare(
     reference: Mapping[str, Any] | None,
     rows: Sequence[Mapping[str, Any]],
-    labels: Sequence[str],
+    labels: Sequence[str | float],
     min_samples: int,
 ) -> dict[str, Any]:
     """Live rows and predicted labels against a reference: the report's ``status``,
@@ -49,7 +49,12 @@ def compare(
     if reference is None:
         result["status"] = "no_reference"
         return result
-    result["predictions"] = drift.prediction_shift(reference["predictions"], list(labels))
+    predicted = reference["predictions"]
+    if predicted.get("kind") == "numeric":  # a rating's histogram, not label shares
+        live = np.asarray(list(labels), dtype=float)
+        result["predictions"] = drift.numeric_prediction_shift(predicted, live)
+    else:
+        result["predictions"] = drift.prediction_shift(predicted, list(labels))
     if len(rows) < min_samples:
         return result
     features = []
@@ -60,7 +65,7 @@ def compare(
         if ref["kind"] == "numeric":
             tested = drift.numeric_drift(ref, np.asarray(values, dtype=float))
         else:
-            tested = drift.categorical_drift(ref["categories"], values)
+            tested = drift.categorical_drift(ref["categories"], values, ref.get("rows"))
         features.append({"feature": name, **tested})
     share, drifting = drift.model_drifts(features)
     result.update(features=features, drifted_share=share, status="drift" if drifting else "ok")
@@ -70,7 +75,7 @@ def compare(
 class ModelWindow:
     def __init__(self, size: int) -> None:
         self.rows: deque[Mapping[str, float]] = deque(maxlen=size)
-        self.labels: deque[str] = deque(maxlen=size)
+        self.labels: deque[str | float] = deque(maxlen=size)  # predicted labels or ratings
         self.version: str | None = None
         self.recorded = 0
 
@@ -109,10 +114,11 @@ class Monitor:
         version: str,
         inputs: Sequence[Mapping[str, Any]],
         outputs: Sequence[Mapping[str, Any]],
-        labels: Sequence[str | None],
+        labels: Sequence[str | float | None],
         request_id: str | None = None,
     ) -> list[str]:
-        """Record answered items; returns their prediction ids (in order)."""
+        """Record answered items (``labels``: each one's predicted label, or its predicted
+        rating for a numeric model); returns their prediction ids (in order)."""
         window = self.windows.setdefault(model, ModelWindow(self.window))
         window.version = version  # the report compares with the primary's reference
         ids = []

@@ -3,7 +3,9 @@ the data a model was trained on (held-out part for predictions) or a user's refe
 
 Per numeric feature: decile edges and counts (the histogram the report shows), mean, std,
 the row count (which picks the test, see drift.py) and 200 quantiles as the sample the tests
-compare live traffic with (a few KB per feature, whatever the data's size)."""
+compare live traffic with (a few KB per feature, whatever the data's size). Per categorical
+feature: the row count and each category's share. Predictions: the predicted-class shares,
+or for a numeric prediction (the book rating) the numeric statistics above."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from models.books.contract import COLD_REASONS
+
+COLD_START = ("known", *COLD_REASONS.values())  # the book model's cold_start categories
 BINS = 10
 SAMPLE_QUANTILES = 200
 
@@ -34,6 +39,16 @@ def numeric_reference(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def categorical_reference(values: Sequence[str], categories: Sequence[str]) -> dict[str, Any]:
+    """A categorical feature: every known category's share (0 when absent) and the row count
+    (which picks chi-square or Jensen-Shannon, see drift.py)."""
+    return {
+        "kind": "categorical",
+        "rows": len(values),
+        "categories": label_shares(values, categories),
+    }
+
+
 def label_shares(labels: Sequence[str], known: Sequence[str]) -> dict[str, float]:
     total = max(1, len(labels))
     return {label: sum(1 for x in labels if x == label) / total for label in known}
@@ -47,4 +62,16 @@ def tabular_reference(
     return {
         "features": {name: numeric_reference(values) for name, values in columns.items()},
         "predictions": label_shares(predicted, labels),
+    }
+
+
+def books_reference(reasons: Sequence[str | None], ratings: Sequence[float]) -> dict[str, Any]:
+    """The reference of the book model: the shares of known pairs and of each cold-start
+    reason (the front records each answer's ``cold_start`` so), and the predicted ratings'
+    numeric statistics."""
+    return {
+        "features": {
+            "cold_start": categorical_reference([r or "known" for r in reasons], COLD_START)
+        },
+        "predictions": numeric_reference(ratings),
     }

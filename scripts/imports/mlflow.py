@@ -61,6 +61,7 @@ from scripts.imports.credit import read_network
 from scripts.imports.reference import (
     add_reference,
     add_reference_options,
+    books_import_reference,
     tabular_import_reference,
 )
 from scripts.imports.registry import (
@@ -169,6 +170,10 @@ def import_books(
     provenance = provenance_of(registered)
     provenance["metrics"] = provenance["metrics"] or metadata.get("metrics", {})
     full = {**metadata, **provenance, "age_fill": books.featurizer.age_fill}
+    if options.temperature_scaling:
+        raise RefusedError("--temperature-scaling is for classifiers, not book ratings")
+    if options.reference is not None:
+        full = add_reference(full, books_import_reference(books, options.reference))
     return books.save(full, name=name or BOOK_RATING.name)
 
 

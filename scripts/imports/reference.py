@@ -18,12 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from model_bundle.monitoring.reference import tabular_reference
+from model_bundle.monitoring.reference import books_reference, tabular_reference
+from models.books.model import BookRatingModel
 from models.calibration import calibration
 from models.tabular.contract import TabularTask
 from models.tabular.network import TabularClassifier
 
 LABEL = "label"
+BOOK_COLUMNS = ("user_id", "isbn")
+RATING = "rating"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -109,6 +112,29 @@ def tabular_import_reference(
     predicted = [task.labels[i] for i in logits.argmax(axis=1)]
     added = {"reference": tabular_reference(columns, predicted, task.labels)}
     return added | calibrated(logits, ids, scaling, path)
+
+
+def books_import_reference(books: BookRatingModel, path: Path) -> dict[str, Any]:
+    """What a book import adds from its reference ratings file (user_id, isbn, optionally
+    rating): the cold-start shares and predicted ratings of its pairs through the model, and
+    with ratings the RMSE on them."""
+    frame = read_csv(path)
+    require_columns(frame, path, BOOK_COLUMNS)
+    user_ids = numeric_column(frame, path, "user_id")
+    if not np.array_equal(user_ids, np.round(user_ids)):
+        row = int(np.flatnonzero(user_ids != np.round(user_ids))[0])
+        raise ValueError(
+            f"reference file {path}: column 'user_id' row {row + 1} is "
+            f"{frame['user_id'].iloc[row]!r}, not an integer"
+        )
+    isbns = frame["isbn"].str.strip().tolist()
+    rated = books.rate_arrays(user_ids.astype(np.int64).tolist(), isbns)
+    added: dict[str, Any] = {"reference": books_reference(rated.reasons(), rated.ratings.tolist())}
+    if RATING in frame.columns:
+        actual = numeric_column(frame, path, RATING)
+        rmse = float(np.sqrt(np.mean((rated.ratings - actual) ** 2)))
+        added["metrics"] = {"reference_rmse": round(rmse, 4), "reference_rows": len(actual)}
+    return added
 
 
 def add_reference(metadata: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:

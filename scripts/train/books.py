@@ -14,12 +14,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from rich.progress import Progress
 
 from model_bundle.catalogue import BOOK_RATING
+from model_bundle.monitoring.reference import books_reference
 from models.artifact import data_hash
 from models.books.featurizer import BookCatalogue, BookFeaturizer, Layout
 from models.books.model import BookRatingModel
@@ -70,14 +72,30 @@ def bias_baseline(
     return mean, user_bias, book_bias
 
 
+def split_rows(rows: int, config: FFMConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded (training, validation) row indices: the validation part is held out."""
+    order = np.random.default_rng(config.seed).permutation(rows)
+    cut = int(rows * (1 - config.validation_fraction))
+    return order[:cut], order[cut:]
+
+
+def training_reference(books: BookRatingModel, data: BookData, config: FFMConfig) -> dict[str, Any]:
+    """The drift reference: cold-start shares over the pairs the model is asked to rate (the
+    test ratings; the held-out pairs when there are none) and the ratings it predicts for the
+    held-out pairs."""
+    valid = data.train.iloc[split_rows(len(data.train), config)[1]]
+    asked = data.test if len(data.test) else valid
+    reasons = books.rate_arrays(asked["user_id"].tolist(), asked["isbn"].tolist()).reasons()
+    ratings = books.rate_arrays(valid["user_id"].tolist(), valid["isbn"].tolist()).ratings
+    return books_reference(reasons, ratings.tolist())
+
+
 def fit_ffm(
     x: np.ndarray, y: np.ndarray, field_dims: tuple[int, ...], config: FFMConfig
 ) -> tuple[FieldAwareFactorizationMachine, dict[str, float]]:
     """Train with MSE on a seeded split; keep the weights of the best validation epoch."""
     torch.manual_seed(config.seed)
-    order = np.random.default_rng(config.seed).permutation(len(x))
-    cut = int(len(x) * (1 - config.validation_fraction))
-    train, valid = order[:cut], order[cut:]
+    train, valid = split_rows(len(x), config)
     x_train, y_train = torch.from_numpy(x[train]), torch.from_numpy(y[train]).float()
     x_valid, y_valid = torch.from_numpy(x[valid]), y[valid]
 
@@ -158,6 +176,7 @@ def train_on(
             "data_hash": digest,
             "source": source,
             "age_fill": featurizer.age_fill,
+            "reference": training_reference(books, data, config),
         },
         name=name,
     )

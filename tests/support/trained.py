@@ -19,7 +19,13 @@ import torch
 from tests.support.server import ROOT
 
 CACHE = ROOT / ".cache" / "test-models"
-INPUTS = ("scripts/train", "scripts/sample_data", "models", "model_bundle/catalogue.py")
+INPUTS = (
+    "scripts/train",
+    "scripts/sample_data",
+    "models",
+    "model_bundle/catalogue.py",
+    "model_bundle/monitoring/reference.py",  # the reference statistics training stores
+)
 
 
 def training_key() -> str:
