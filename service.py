@@ -140,10 +140,13 @@ class ModelBundle:
             key = json.dumps(route.summary["preprocessing"], sort_keys=True)
             if key not in resized:
                 resized[key] = await asyncio.to_thread(resized_uploads, uploads, prep, field)
-            return await self._batching.call(self.mask, f"classify_{route.slot}", resized[key])
+            pixels = resized[key].pixels
+            return await self._batching.call(self.mask, f"classify_{route.slot}", pixels)
 
         answer, route = await self.versions[MASK_CLASSIFIER.name].serve(call, same_class)
-        return self.monitor.masks([mask_prediction(p, route.tag) for p in answer])
+        key = json.dumps(route.summary["preprocessing"], sort_keys=True)
+        answers = [mask_prediction(p, route.tag) for p in answer]
+        return self.monitor.masks(answers, resized[key].statistics)
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         async def call(route: Route, indices: list[int]) -> Any:
@@ -257,14 +260,20 @@ class ModelBundle:
         """``classify_mask`` with a Grad-CAM heat map of where the network looked, over the
         resized photo (PNG, base64)."""
 
+        statistics: dict[str, list[dict[str, float]]] = {}  # by the version that answered
+
         async def call(route: Route) -> Any:
             prep = Preprocessing.from_metadata(route.summary["preprocessing"])
-            [resized] = await asyncio.to_thread(resized_uploads, [image], prep, "image")
-            return await call_runner(self.mask.to_async.explain, version=route.tag, image=resized)
+            uploads = await asyncio.to_thread(resized_uploads, [image], prep, "image")
+            statistics[route.tag] = uploads.statistics
+            return await call_runner(
+                self.mask.to_async.explain, version=route.tag, image=uploads.pixels[0]
+            )
 
         answer, route = await explained(self.versions[MASK_CLASSIFIER.name], call)
         [prediction] = self.monitor.masks(
-            [mask_prediction(np.array(answer["probabilities"]), route.tag)]
+            [mask_prediction(np.array(answer["probabilities"]), route.tag)],
+            statistics[route.tag],
         )
         return MaskExplained(**prediction.model_dump(), explanation=answer["explanation"])
 

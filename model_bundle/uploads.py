@@ -7,6 +7,7 @@ input size) and puts the work on the front's core while the runner computes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from model_bundle.schemas import invalid_input
 from model_bundle.settings import settings
 from models.mask.contract import Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
+from models.mask.statistics import image_statistics
 
 
 def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
@@ -23,13 +25,22 @@ def invalid_upload(loc: tuple[str | int, ...], reason: str) -> ValidationError:
     return invalid_input("image upload", loc, "invalid_image", reason)
 
 
-def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) -> np.ndarray:
-    """Decode and resize uploaded files: uint8 [N, H, W, 3], or a 400 naming the bad one."""
-    images = []
+@dataclass(frozen=True)
+class Uploads:
+    pixels: np.ndarray  # uint8 [N, H, W, 3]: what the runner takes
+    statistics: list[dict[str, float]]  # per photo: what the monitor records, never pixels
+
+
+def resized_uploads(uploads: Sequence[Path], prep: Preprocessing, field: str) -> Uploads:
+    """Decode and resize uploaded files, with each photo's statistics; or a 400 naming the
+    bad one."""
+    images, statistics = [], []
     for index, upload in enumerate(uploads):
         try:
-            images.append(resize(load_rgb(upload.read_bytes(), settings.max_image_pixels), prep))
+            image = load_rgb(upload.read_bytes(), settings.max_image_pixels)
         except InvalidImageError as error:
             loc = (field,) if field == "image" else (field, index)
             raise invalid_upload(loc, str(error)) from None
-    return np.stack(images)
+        images.append(resize(image, prep))
+        statistics.append(image_statistics(image, images[-1]))
+    return Uploads(np.stack(images), statistics)

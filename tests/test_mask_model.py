@@ -10,11 +10,15 @@ import torch
 from PIL import Image
 from torch import nn
 
+from model_bundle.monitoring.monitor import Monitor
+from model_bundle.monitoring.payloads import PayloadLog
 from models.artifact import Artifact
 from models.mask.contract import Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
 from models.mask.network import MaskBaseModel, load_network, normalise, preprocess
+from models.mask.statistics import STATISTICS, image_statistics
 from scripts.imports.mask import import_checkpoint
+from scripts.sample_data import mask as mask_sample
 from tests.support.commands import run_module
 from tests.support.images import decompression_bomb, encode, face, truncated_jpeg
 
@@ -125,6 +129,89 @@ def test_import_command_reports_a_foreign_state_dict(tmp_path: Path) -> None:
     result = run_module("scripts.imports.mask", "--checkpoint", str(path), "--name", NAME)
     assert result.returncode == 2
     assert "is not a state_dict of the baseline's BaseModel" in result.stderr
+
+
+def test_image_statistics_are_the_model_inputs_luma_and_the_uploads_size() -> None:
+    image = face(3)
+    pixels = resize(image, Preprocessing(height=32, width=24))
+    stats = image_statistics(image, pixels)
+    luma = np.asarray(Image.fromarray(pixels).convert("L"), float) / 255  # PIL's own luma
+    assert stats["brightness"] == pytest.approx(luma.mean(), abs=0.5 / 255)
+    assert stats["contrast"] == pytest.approx(luma.std(), abs=1 / 255)
+    assert (stats["width"], stats["height"]) == image.size
+    assert stats["aspect"] == pytest.approx(image.size[0] / image.size[1])
+    grey = Image.new("RGB", (40, 10), (51, 51, 51))
+    flat = image_statistics(grey, resize(grey, Preprocessing(height=8, width=6)))
+    assert flat == {"brightness": 0.2, "contrast": 0.0, "width": 40, "height": 10, "aspect": 4.0}
+
+
+def mask_report(tag: str, statistics: list[dict[str, float]], tmp_path: Path) -> dict:
+    monitor = Monitor(
+        window=200,
+        min_samples=50,
+        feedback_window=10,
+        recent=10,
+        payloads=PayloadLog(tmp_path / "payloads", 0.0),
+    )
+    outputs = [{"label": "0", "probability": 0.5}] * len(statistics)
+    monitor.record(NAME, tag, statistics, outputs, ["0"] * len(statistics))
+    return monitor.model_report(NAME)
+
+
+def test_a_reference_folder_gives_photo_statistics_predictions_and_calibration(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "best.pth"
+    torch.save(MaskBaseModel().state_dict(), checkpoint)
+    folder = mask_sample.write(tmp_path / "photos", per_class=4, seed=1)  # 0/ .. 17/
+
+    tag = import_checkpoint(checkpoint, BASELINE, name=NAME, reference=folder)
+
+    metadata = Artifact.load(tag).metadata
+    reference = metadata["reference"]
+    assert set(reference["features"]) == set(STATISTICS)
+    assert reference["features"]["width"]["rows"] == 72
+    assert set(reference["predictions"]) == {str(c) for c in range(18)}
+    assert sum(reference["predictions"].values()) == pytest.approx(1)
+    assert metadata["calibration"]["holdout_rows"] == 72
+    assert 0 <= metadata["metrics"]["reference_accuracy"] <= 1
+
+    photos = sorted(folder.rglob("*.jpg"))
+    same = []
+    for photo in photos:
+        image = load_rgb(photo.read_bytes())
+        same.append(image_statistics(image, resize(image, BASELINE)))
+    assert mask_report(tag, same, tmp_path)["status"] == "ok"
+    dark = [{**s, "brightness": s["brightness"] / 3, "width": 1024.0} for s in same]
+    report = mask_report(tag, dark, tmp_path)
+    drifted = {f["feature"]: f["drifted"] for f in report["features"]}
+    assert drifted["brightness"] and drifted["width"] and not drifted["contrast"]
+
+
+def test_an_unlabelled_folder_gives_no_calibration_and_a_bad_photo_exits_2(
+    tmp_path: Path,
+) -> None:
+    checkpoint = tmp_path / "best.pth"
+    torch.save(MaskBaseModel().state_dict(), checkpoint)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"{n}.png").write_bytes(encode(face(n), "PNG"))
+    tag = import_checkpoint(checkpoint, BASELINE, name=NAME, reference=folder)
+    metadata = Artifact.load(tag).metadata
+    assert metadata["reference"]["features"]["brightness"]["rows"] == 3
+    assert "calibration" not in metadata
+    with pytest.raises(ValueError, match="subfolders named by class id"):
+        import_checkpoint(
+            checkpoint, BASELINE, name=NAME, reference=folder, temperature_scaling=True
+        )
+
+    (folder / "broken.jpg").write_bytes(truncated_jpeg())
+    args = ["--checkpoint", str(checkpoint), "--name", NAME, "--reference", str(folder)]
+    result = run_module("scripts.imports.mask", *args)
+    assert result.returncode == 2
+    assert "broken.jpg" in result.stderr and "could not be decoded" in result.stderr
 
 
 def encodings() -> list[tuple[str, str, bytes]]:

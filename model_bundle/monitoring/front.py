@@ -53,12 +53,14 @@ class FrontMonitor:
             answer["prediction_id"] = prediction_id
         return answers
 
-    def masks(self, answers: list[MaskPrediction]) -> list[MaskPrediction]:
+    def masks(
+        self, answers: list[MaskPrediction], statistics: Sequence[Mapping[str, float]]
+    ) -> list[MaskPrediction]:
+        """``statistics``: each photo's (model_bundle/uploads.py), recorded as its inputs."""
         outputs = [{"label": str(a.class_id), "probability": a.confidence} for a in answers]
         labels = [o["label"] for o in outputs]
-        rows: list[dict[str, float]] = [{} for _ in answers]  # image statistics: not yet
         ids = self.monitor.record(
-            MASK_CLASSIFIER.name, answers[0].model, rows, outputs, labels, request_id()
+            MASK_CLASSIFIER.name, answers[0].model, statistics, outputs, labels, request_id()
         )
         for answer, prediction_id in zip(answers, ids, strict=True):
             answer.prediction_id = prediction_id

@@ -75,3 +75,15 @@ def books_reference(reasons: Sequence[str | None], ratings: Sequence[float]) -> 
         },
         "predictions": numeric_reference(ratings),
     }
+
+
+def image_reference(
+    statistics: Sequence[Mapping[str, float]], predicted: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """The reference of an image classifier: each per-photo statistic
+    (models/mask/statistics.py) as a numeric feature, and the predicted-class shares."""
+    names = list(statistics[0]) if statistics else []
+    return {
+        "features": {n: numeric_reference([s[n] for s in statistics]) for n in names},
+        "predictions": label_shares(predicted, labels),
+    }

@@ -196,7 +196,12 @@ def import_mask(
     with tempfile.TemporaryDirectory() as directory:
         path = weights_file(download_version(registered, directory))
         return mask_import.import_checkpoint(
-            path, prep, name or MASK_CLASSIFIER.name, provenance_of(registered)
+            path,
+            prep,
+            name or MASK_CLASSIFIER.name,
+            provenance_of(registered),
+            reference=options.reference,
+            temperature_scaling=options.temperature_scaling,
         )
 
 

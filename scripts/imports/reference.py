@@ -18,15 +18,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from model_bundle.monitoring.reference import books_reference, tabular_reference
+from model_bundle.monitoring.reference import books_reference, image_reference, tabular_reference
 from models.books.model import BookRatingModel
 from models.calibration import calibration
+from models.mask.contract import NUM_CLASSES, Preprocessing, resize
+from models.mask.images import InvalidImageError, load_rgb
+from models.mask.network import normalise
+from models.mask.statistics import image_statistics
 from models.tabular.contract import TabularTask
 from models.tabular.network import TabularClassifier
 
 LABEL = "label"
 BOOK_COLUMNS = ("user_id", "isbn")
 RATING = "rating"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+BATCH = 64
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -135,6 +141,53 @@ def books_import_reference(books: BookRatingModel, path: Path) -> dict[str, Any]
         rmse = float(np.sqrt(np.mean((rated.ratings - actual) ** 2)))
         added["metrics"] = {"reference_rmse": round(rmse, 4), "reference_rows": len(actual)}
     return added
+
+
+def photo_labels(directory: Path) -> tuple[list[Path], np.ndarray | None]:
+    """The photos under ``directory`` (by suffix, recursively, sorted) and their class ids
+    when every photo is in a subfolder named by one (0..17), else None."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"reference folder {directory} does not exist")
+    photos = sorted(p for p in directory.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise ValueError(
+            f"reference folder {directory} holds no photos ({', '.join(PHOTO_SUFFIXES)})"
+        )
+    names = [p.relative_to(directory).parts for p in photos]
+    classes = {str(c): c for c in range(NUM_CLASSES)}
+    if all(len(parts) == 2 and parts[0] in classes for parts in names):
+        return photos, np.array([classes[parts[0]] for parts in names])
+    return photos, None
+
+
+def image_import_reference(
+    network: torch.nn.Module, prep: Preprocessing, directory: Path, scaling: bool = False
+) -> dict[str, Any]:
+    """What a mask import adds from a folder of photos: their statistics and the network's
+    predicted shares on them; labelled (class-id subfolders), the calibration and accuracy."""
+    photos, ids = photo_labels(directory)
+    statistics, logits = [], []
+    for start in range(0, len(photos), BATCH):
+        pixels = []
+        for photo in photos[start : start + BATCH]:
+            try:
+                image = load_rgb(photo.read_bytes())
+            except InvalidImageError as error:
+                raise ValueError(f"reference photo {photo}: {error}") from None
+            pixels.append(resize(image, prep))
+            statistics.append(image_statistics(image, pixels[-1]))
+        with torch.inference_mode():
+            logits.append(network(normalise(np.stack(pixels), prep)).numpy())
+    all_logits = np.concatenate(logits).astype(np.float64)
+    classes = [str(c) for c in range(NUM_CLASSES)]
+    predicted = [classes[i] for i in all_logits.argmax(axis=1)]
+    added = {"reference": image_reference(statistics, predicted, classes)}
+    if ids is None and scaling:
+        raise ValueError(
+            f"--temperature-scaling needs labels: put the photos of {directory} in "
+            "subfolders named by class id (0..17)"
+        )
+    return added | calibrated(all_logits, ids, False if ids is None else scaling, directory)
 
 
 def add_reference(metadata: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:

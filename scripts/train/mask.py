@@ -21,10 +21,12 @@ import torch
 from rich.progress import Progress
 
 from model_bundle.catalogue import MASK_CLASSIFIER
+from model_bundle.monitoring.reference import image_reference
 from models.artifact import data_hash, save_artifact
 from models.calibration import calibration
 from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.network import MaskBaseModel, mask_metadata, normalise
+from models.mask.statistics import image_statistics
 from scripts.sample_data.mask import faces
 from scripts.train.tracking import PREPROCESSING_FILE, log_training_run
 
@@ -53,9 +55,10 @@ def train(
     started = time.perf_counter()
     torch.manual_seed(seed)
     prep = DEFAULT_PREPROCESSING
-    labelled = [(c, resize(image, prep)) for c, image in faces(per_class, seed)]
-    labels = np.array([c for c, _ in labelled])
-    images = np.stack([pixels for _, pixels in labelled])
+    labelled = [(c, image, resize(image, prep)) for c, image in faces(per_class, seed)]
+    labels = np.array([c for c, _, _ in labelled])
+    images = np.stack([pixels for _, _, pixels in labelled])
+    statistics = [image_statistics(image, pixels) for _, image, pixels in labelled]
     held = np.zeros(len(labels), bool)
     for c in range(NUM_CLASSES):  # hold out a fifth of every class
         held[np.flatnonzero(labels == c)[: max(1, per_class // 5)]] = True
@@ -115,6 +118,11 @@ def train(
     )
     metadata["calibration"] = calibration(
         held_logits, np.asarray(y_held), scaling=temperature_scaling
+    )
+    metadata["reference"] = image_reference(  # photos as trained on, predictions held out
+        [stats for stats, h in zip(statistics, held, strict=True) if not h],
+        [str(c) for c in held_logits.argmax(axis=1)],
+        [str(c) for c in range(NUM_CLASSES)],
     )
     tag = save_artifact(name, metadata, state_dict=model.state_dict())
     print(f"mask_classifier: saved {tag}")
