@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 from starlette.middleware.cors import CORSMiddleware
 
-from model_bundle.answers import feature_matrix, labelled, mask_prediction
+from model_bundle.answers import feature_matrix, labelled, mask_prediction, split_embedding
 from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
 from model_bundle.explanations import (
     BookRatingExplained,
@@ -134,6 +134,7 @@ class ModelBundle:
 
     async def _classify(self, uploads: Sequence[Path], field: str) -> list[MaskPrediction]:
         resized: dict[str, Any] = {}  # by preprocessing: versions may differ in input size
+        embeddings: dict[str, np.ndarray] = {}  # by version: the drift components
 
         async def call(route: Route) -> Any:
             prep = Preprocessing.from_metadata(route.summary["preprocessing"])
@@ -141,12 +142,14 @@ class ModelBundle:
             if key not in resized:
                 resized[key] = await asyncio.to_thread(resized_uploads, uploads, prep, field)
             pixels = resized[key].pixels
-            return await self._batching.call(self.mask, f"classify_{route.slot}", pixels)
+            output = await self._batching.call(self.mask, f"classify_{route.slot}", pixels)
+            probabilities, embeddings[route.tag] = split_embedding(output)
+            return probabilities
 
         answer, route = await self.versions[MASK_CLASSIFIER.name].serve(call, same_class)
         key = json.dumps(route.summary["preprocessing"], sort_keys=True)
         answers = [mask_prediction(p, route.tag) for p in answer]
-        return self.monitor.masks(answers, resized[key].statistics)
+        return self.monitor.masks(answers, resized[key].statistics, embeddings[route.tag])
 
     async def _rate(self, pairs: list[tuple[int, str]]) -> list[BookRating]:
         async def call(route: Route, indices: list[int]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from model_bundle.schemas import MaskPrediction
-from models.mask.contract import class_parts, marginals
+from models.mask.contract import NUM_CLASSES, class_parts, marginals
 from models.tabular.contract import TabularTask
 
 
@@ -32,6 +32,13 @@ def labelled(probabilities: np.ndarray, task: TabularTask, tag: str) -> list[dic
             }
         )
     return predictions
+
+
+def split_embedding(output: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The mask runner's [N, 18 + K] answer: class probabilities [N, 18] and the embedding's
+    K drift components [N, K] (runners/mask.py)."""
+    array = np.asarray(output, dtype=np.float32)
+    return array[:, :NUM_CLASSES], array[:, NUM_CLASSES:]
 
 
 def mask_prediction(probabilities: np.ndarray, tag: str) -> MaskPrediction:

@@ -39,5 +39,7 @@ class MaskRunner(ExplainsMasks, ModelRunner):
 
     @batchable(max_batch_size=MAX_BATCH_IMAGES, max_latency_ms=MAX_LATENCY_MS)
     def classify(self, model: MaskClassifier, images: np.ndarray) -> JsonArray:
-        """Class probabilities float32 [N, 18] for resized RGB images uint8 [N, H, W, 3]."""
-        return model.classify(images)
+        """float32 [N, 18 + K] for resized RGB images uint8 [N, H, W, 3]: the class
+        probabilities, then the embedding's K drift components (model_bundle/answers.py
+        splits them)."""
+        return model.classify_with_embedding(images)

@@ -12,10 +12,11 @@ from torch import nn
 
 from model_bundle.monitoring.monitor import Monitor
 from model_bundle.monitoring.payloads import PayloadLog
+from model_bundle.monitoring.reference import project
 from models.artifact import Artifact
 from models.mask.contract import Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
-from models.mask.network import MaskBaseModel, load_network, normalise, preprocess
+from models.mask.network import MaskBaseModel, MaskClassifier, load_network, normalise, preprocess
 from models.mask.statistics import STATISTICS, image_statistics
 from scripts.imports.mask import import_checkpoint
 from scripts.sample_data import mask as mask_sample
@@ -170,23 +171,45 @@ def test_a_reference_folder_gives_photo_statistics_predictions_and_calibration(
 
     metadata = Artifact.load(tag).metadata
     reference = metadata["reference"]
-    assert set(reference["features"]) == set(STATISTICS)
+    components = [f"embedding_{i}" for i in range(4)]
+    assert set(reference["features"]) == {*STATISTICS, *components}
     assert reference["features"]["width"]["rows"] == 72
+    assert np.shape(reference["embedding"]["components"]) == (4, 128)
     assert set(reference["predictions"]) == {str(c) for c in range(18)}
     assert sum(reference["predictions"].values()) == pytest.approx(1)
     assert metadata["calibration"]["holdout_rows"] == 72
     assert 0 <= metadata["metrics"]["reference_accuracy"] <= 1
 
+    # What the runner answers: the probabilities, then the embedding's 4 drift components.
+    served = MaskClassifier(Artifact.load(tag))
     photos = sorted(folder.rglob("*.jpg"))
-    same = []
-    for photo in photos:
-        image = load_rgb(photo.read_bytes())
-        same.append(image_statistics(image, resize(image, BASELINE)))
-    assert mask_report(tag, same, tmp_path)["status"] == "ok"
+    images = [load_rgb(photo.read_bytes()) for photo in photos]
+    pixels = np.stack([resize(image, BASELINE) for image in images])
+    output = served.classify_with_embedding(pixels)
+    assert output.shape == (72, 22)
+    np.testing.assert_allclose(output[:, :18], served.classify(pixels), atol=1e-6)
+    with torch.inference_mode():
+        embedding = served.network.embed(normalise(pixels, BASELINE)).numpy()
+    np.testing.assert_allclose(
+        output[:, 18:], project(embedding, reference["embedding"]), atol=1e-4
+    )
+
+    same = [
+        {
+            **image_statistics(image, p),
+            **{c: float(v) for c, v in zip(components, row, strict=True)},
+        }
+        for image, p, row in zip(images, pixels, output[:, 18:], strict=True)
+    ]
+    report = mask_report(tag, same, tmp_path)
+    assert report["status"] == "ok" and len(report["features"]) == 9
+    assert {f["test"] for f in report["features"] if f["kind"] == "embedding"} == {"psi"}
     dark = [{**s, "brightness": s["brightness"] / 3, "width": 1024.0} for s in same]
-    report = mask_report(tag, dark, tmp_path)
-    drifted = {f["feature"]: f["drifted"] for f in report["features"]}
+    drifted = {f["feature"]: f["drifted"] for f in mask_report(tag, dark, tmp_path)["features"]}
     assert drifted["brightness"] and drifted["width"] and not drifted["contrast"]
+    moved = [{**s, "embedding_0": s["embedding_0"] + 10} for s in same]
+    drifted = {f["feature"]: f["drifted"] for f in mask_report(tag, moved, tmp_path)["features"]}
+    assert drifted["embedding_0"] and not drifted["embedding_1"]
 
 
 def test_an_unlabelled_folder_gives_no_calibration_and_a_bad_photo_exits_2(

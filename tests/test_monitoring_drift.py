@@ -7,7 +7,13 @@ import pytest
 from scipy import spatial, stats
 
 from model_bundle.monitoring import drift
-from model_bundle.monitoring.reference import books_reference, numeric_reference, tabular_reference
+from model_bundle.monitoring.reference import (
+    books_reference,
+    embedding_reference,
+    numeric_reference,
+    project,
+    tabular_reference,
+)
 
 
 @pytest.fixture
@@ -130,3 +136,28 @@ def test_books_reference_shape() -> None:
         "unknown_user_and_book": 0.0,
     }
     assert ref["predictions"]["kind"] == "numeric" and ref["predictions"]["rows"] == 10
+
+
+def test_embedding_reference_projects_on_the_principal_components(
+    rng: np.random.Generator,
+) -> None:
+    # 300 embeddings of 16 dims varying mostly along two directions.
+    directions = np.linalg.qr(rng.normal(size=(16, 16)))[0][:2]
+    embeddings = rng.normal(size=(300, 2)) * [5, 2] @ directions + rng.normal(0, 0.1, (300, 16))
+    summary, features = embedding_reference(embeddings, components=3)
+    components = np.asarray(summary["components"])
+    assert components.shape == (3, 16)
+    np.testing.assert_allclose(components @ components.T, np.eye(3), atol=1e-5)
+    assert abs(components[0] @ directions[0]) > 0.99  # the widest direction comes first
+    assert summary["explained_variance"][0] > summary["explained_variance"][1] > 0.1
+    assert set(features) == {"embedding_0", "embedding_1", "embedding_2"}
+    assert features["embedding_0"]["kind"] == "embedding"
+    projected = project(embeddings, summary)
+    assert features["embedding_0"]["std"] == pytest.approx(projected[:, 0].std(), rel=1e-4)
+
+    same = drift.embedding_drift(features["embedding_0"], projected[:100, 0])
+    moved = drift.embedding_drift(features["embedding_0"], projected[:100, 0] + 5)
+    assert same["test"] == "psi" and not same["drifted"] and moved["drifted"]
+    assert moved["score"] == pytest.approx(
+        drift.psi(features["embedding_0"]["counts"], moved["live"]["counts"])
+    )

@@ -163,6 +163,23 @@ def numeric_drift(reference: Mapping[str, Any], live: np.ndarray) -> dict[str, A
     }
 
 
+def embedding_drift(reference: Mapping[str, Any], live: np.ndarray) -> dict[str, Any]:
+    """One principal component of the image embedding: PSI of the live projections over the
+    reference's decile bins, drifting at the significant band (0.25)."""
+    edges = reference["edges"]
+    live_counts = histogram(live, edges)
+    score = psi(reference["counts"], live_counts)
+    return {
+        "kind": "embedding",
+        "test": "psi",
+        "score": round(score, 6),
+        "threshold": PSI_SIGNIFICANT,
+        "drifted": score > PSI_SIGNIFICANT,
+        "reference": {"edges": edges, "counts": reference["counts"]},
+        "live": {"edges": edges, "counts": live_counts},
+    }
+
+
 def categorical_drift(
     reference: Mapping[str, float], live: Sequence[str], rows: int | None = None
 ) -> dict[str, Any]:

@@ -54,13 +54,21 @@ class FrontMonitor:
         return answers
 
     def masks(
-        self, answers: list[MaskPrediction], statistics: Sequence[Mapping[str, float]]
+        self,
+        answers: list[MaskPrediction],
+        statistics: Sequence[Mapping[str, float]],
+        embeddings: Sequence[Sequence[float]] | None = None,
     ) -> list[MaskPrediction]:
-        """``statistics``: each photo's (model_bundle/uploads.py), recorded as its inputs."""
+        """``statistics``: each photo's (model_bundle/uploads.py); ``embeddings``: its
+        embedding's drift components from the runner (none for an explanation, or a program);
+        recorded as its inputs."""
         outputs = [{"label": str(a.class_id), "probability": a.confidence} for a in answers]
         labels = [o["label"] for o in outputs]
+        rows = [dict(s) for s in statistics]
+        for row, components in zip(rows, embeddings or [[] for _ in rows], strict=True):
+            row.update({f"embedding_{i}": round(float(v), 6) for i, v in enumerate(components)})
         ids = self.monitor.record(
-            MASK_CLASSIFIER.name, answers[0].model, statistics, outputs, labels, request_id()
+            MASK_CLASSIFIER.name, answers[0].model, rows, outputs, labels, request_id()
         )
         for answer, prediction_id in zip(answers, ids, strict=True):
             answer.prediction_id = prediction_id

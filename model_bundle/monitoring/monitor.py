@@ -64,6 +64,8 @@ def compare(
             continue
         if ref["kind"] == "numeric":
             tested = drift.numeric_drift(ref, np.asarray(values, dtype=float))
+        elif ref["kind"] == "embedding":
+            tested = drift.embedding_drift(ref, np.asarray(values, dtype=float))
         else:
             tested = drift.categorical_drift(ref["categories"], values, ref.get("rows"))
         features.append({"feature": name, **tested})

@@ -87,3 +87,46 @@ def image_reference(
         "features": {n: numeric_reference([s[n] for s in statistics]) for n in names},
         "predictions": label_shares(predicted, labels),
     }
+
+
+EMBEDDING_COMPONENTS = 4
+
+
+def embedding_reference(
+    embeddings: np.ndarray, components: int = EMBEDDING_COMPONENTS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, features) of a network's penultimate embeddings [N, D] of the reference
+    photos: the summary is their mean and first principal components (what the runner
+    projects each answer's embedding on), the features each component's projections as a
+    numeric reference of kind "embedding" (named embedding_0, embedding_1, ...)."""
+    array = np.asarray(embeddings, dtype=np.float64)
+    mean = array.mean(axis=0)
+    _, singular, vt = np.linalg.svd(array - mean, full_matrices=False)
+    k = min(components, len(vt))
+    variance = singular**2
+    summary = {
+        "mean": [round(float(v), 6) for v in mean],
+        "components": [[round(float(v), 6) for v in row] for row in vt[:k]],
+        "explained_variance": [
+            round(float(v), 4) for v in variance[:k] / max(variance.sum(), 1e-12)
+        ],
+    }
+    projected = project(array, summary)
+    features = {
+        f"embedding_{i}": {**numeric_reference(projected[:, i]), "kind": "embedding"}
+        for i in range(k)
+    }
+    return summary, features
+
+
+def project(embeddings: np.ndarray, summary: Mapping[str, Any]) -> np.ndarray:
+    """Embeddings [N, D] on the summary's principal components: [N, K]."""
+    mean = np.asarray(summary["mean"], dtype=np.float64)
+    components = np.asarray(summary["components"], dtype=np.float64)
+    return (np.asarray(embeddings, dtype=np.float64) - mean) @ components.T
+
+
+def with_embedding(reference: dict[str, Any], embeddings: np.ndarray) -> dict[str, Any]:
+    """An image reference with its embedding summary and components added."""
+    summary, features = embedding_reference(embeddings)
+    return {**reference, "features": {**reference["features"], **features}, "embedding": summary}

@@ -13,6 +13,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from model_bundle.catalogue import MASK_CLASSIFIER
+from model_bundle.monitoring.reference import project
 from models.artifact import Artifact
 from models.calibration import served_temperature
 from models.mask.contract import AGE, GENDER, MASK, NUM_CLASSES, Preprocessing, resize
@@ -47,11 +48,15 @@ class MaskBaseModel(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(128, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate embedding [N, 128] (what the drift report summarises)."""
         x = F.relu(self.conv1(x))
         x = self.dropout1(F.max_pool2d(F.relu(self.conv2(x)), 2))
         x = self.dropout2(F.max_pool2d(F.relu(self.conv3(x)), 2))
-        return self.fc(self.avgpool(x).flatten(1))
+        return self.avgpool(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(x))
 
 
 def mask_metadata(
@@ -78,14 +83,33 @@ class MaskClassifier:
     def __init__(self, artifact: Artifact) -> None:
         self.network, self.prep = load_network(artifact)
         self.temperature = served_temperature(artifact.metadata)
+        summary = artifact.metadata.get("reference", {}).get("embedding")
+        # A program's penultimate layer is unknown: only our network's embedding is watched.
+        self.projection = summary if isinstance(self.network, MaskBaseModel) else None
 
     @torch.inference_mode()
     def classify(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities float32 [N, 18] for resized RGB images uint8 [N, H, W, 3]."""
-        logits = self.network(normalise(images, self.prep))
+        return self.probabilities(self.network(normalise(images, self.prep)))
+
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        """Softmax of the logits at the served temperature."""
         if self.temperature != 1.0:
             logits = logits / self.temperature
         return torch.softmax(logits, dim=1).numpy()
+
+    @torch.inference_mode()
+    def classify_with_embedding(self, images: np.ndarray) -> np.ndarray:
+        """float32 [N, 18 + K]: the class probabilities, then the penultimate embedding
+        projected on the reference's K principal components (K = 0 without a summary).
+        One array, so that the runner's adaptive batching splits it by rows as it is."""
+        if self.projection is None:
+            return self.classify(images)
+        assert isinstance(self.network, MaskBaseModel)
+        embedding = self.network.embed(normalise(images, self.prep))
+        probabilities = self.probabilities(self.network.fc(embedding))
+        projected = project(embedding.numpy(), self.projection)
+        return np.concatenate([probabilities, projected], axis=1).astype(np.float32)
 
 
 def load_network(artifact: Artifact) -> tuple[nn.Module, Preprocessing]:

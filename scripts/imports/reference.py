@@ -18,12 +18,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from model_bundle.monitoring.reference import books_reference, image_reference, tabular_reference
+from model_bundle.monitoring.reference import (
+    books_reference,
+    image_reference,
+    tabular_reference,
+    with_embedding,
+)
 from models.books.model import BookRatingModel
 from models.calibration import calibration
 from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
-from models.mask.network import normalise
+from models.mask.network import MaskBaseModel, normalise
 from models.mask.statistics import image_statistics
 from models.tabular.contract import TabularTask
 from models.tabular.network import TabularClassifier
@@ -166,7 +171,8 @@ def image_import_reference(
     """What a mask import adds from a folder of photos: their statistics and the network's
     predicted shares on them; labelled (class-id subfolders), the calibration and accuracy."""
     photos, ids = photo_labels(directory)
-    statistics, logits = [], []
+    statistics, logits, embeddings = [], [], []
+    ours = isinstance(network, MaskBaseModel)  # a program's penultimate layer is unknown
     for start in range(0, len(photos), BATCH):
         pixels = []
         for photo in photos[start : start + BATCH]:
@@ -177,11 +183,17 @@ def image_import_reference(
             pixels.append(resize(image, prep))
             statistics.append(image_statistics(image, pixels[-1]))
         with torch.inference_mode():
-            logits.append(network(normalise(np.stack(pixels), prep)).numpy())
+            x = normalise(np.stack(pixels), prep)
+            logits.append(network(x).numpy())
+            if ours:
+                embeddings.append(network.embed(x).numpy())
     all_logits = np.concatenate(logits).astype(np.float64)
     classes = [str(c) for c in range(NUM_CLASSES)]
     predicted = [classes[i] for i in all_logits.argmax(axis=1)]
-    added = {"reference": image_reference(statistics, predicted, classes)}
+    reference = image_reference(statistics, predicted, classes)
+    if ours and len(photos) > 1:
+        reference = with_embedding(reference, np.concatenate(embeddings))
+    added = {"reference": reference}
     if ids is None and scaling:
         raise ValueError(
             f"--temperature-scaling needs labels: put the photos of {directory} in "

@@ -21,7 +21,7 @@ import torch
 from rich.progress import Progress
 
 from model_bundle.catalogue import MASK_CLASSIFIER
-from model_bundle.monitoring.reference import image_reference
+from model_bundle.monitoring.reference import image_reference, with_embedding
 from models.artifact import data_hash, save_artifact
 from models.calibration import calibration
 from models.mask.contract import NUM_CLASSES, Preprocessing, resize
@@ -119,11 +119,13 @@ def train(
     metadata["calibration"] = calibration(
         held_logits, np.asarray(y_held), scaling=temperature_scaling
     )
-    metadata["reference"] = image_reference(  # photos as trained on, predictions held out
+    reference = image_reference(  # photos as trained on, predictions held out
         [stats for stats, h in zip(statistics, held, strict=True) if not h],
         [str(c) for c in held_logits.argmax(axis=1)],
         [str(c) for c in range(NUM_CLASSES)],
     )
+    with torch.inference_mode():
+        metadata["reference"] = with_embedding(reference, model.embed(x_train).numpy())
     tag = save_artifact(name, metadata, state_dict=model.state_dict())
     print(f"mask_classifier: saved {tag}")
     log_training_run(
