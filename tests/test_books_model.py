@@ -306,6 +306,10 @@ def test_a_bad_reference_ratings_file_exits_2_naming_the_column(
     assert result.returncode == 2
     assert "column 'user_id' row 2 is 'alice', not a finite number" in result.stderr
 
+    reference.write_text("user_id,isbn,rating\n12,0002005018,0\n")  # Boostcamp's test file
+    with pytest.raises(ValueError, match=r"column 'rating' row 1 is '0', not a rating in 1..10"):
+        import_checkpoint(ffm_checkpoint(sample_dir, tmp_path), sample_dir, reference=reference)
+
 
 def test_recommendations_equal_a_brute_force_forward(sample_dir: Path) -> None:
     data = load_boostcamp(sample_dir)

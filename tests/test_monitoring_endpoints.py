@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 
 import httpx
+from PIL import Image
 
 from scripts.sample_data.requests import HEALTHY
+from tests.support.images import encode, face
 
 
 def test_feedback_drift_and_bad_feedback(own_server) -> None:
@@ -49,3 +51,45 @@ def test_feedback_drift_and_bad_feedback(own_server) -> None:
         metrics = http.get("/metrics").text
         assert 'model_bundle_drift_detected{model="credit_health"} 1.0' in metrics
         assert "model_bundle_feedback_total" in metrics
+
+
+def test_books_and_masks_drift_against_their_training_reference(own_server) -> None:
+    server = own_server({"MODEL_BUNDLE_DRIFT_WINDOW": "60", "MODEL_BUNDLE_DRIFT_MIN_SAMPLES": "50"})
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        strangers = [{"user_id": 10_000_000 + n, "isbn": "0000000000"} for n in range(60)]
+        assert http.post("/rate_books", json={"items": strangers}).status_code == 200
+        books = http.post("/drift", json={"model": "book_rating"}).json()["models"][0]
+        [cold] = books["features"]
+        assert cold["feature"] == "cold_start" and cold["kind"] == "categorical"
+        assert cold["reference"]["categories"]["known"] > 0.5
+        assert cold["live"]["categories"]["unknown_user_and_book"] == 1.0 and cold["drifted"]
+        assert books["status"] == "drift"
+        predictions = books["predictions"]
+        assert sum(predictions["live"]["counts"]) == 60 and 0 < predictions["shift"] <= 1
+        assert predictions["live"]["edges"] == predictions["reference"]["edges"]
+
+        def upload(images: list[Image.Image]) -> None:
+            files = [
+                ("images", (f"{n}.png", encode(im, "PNG"), "image/png"))
+                for n, im in enumerate(images)
+            ]
+            assert http.post("/classify_masks", files=files).status_code == 200
+
+        faces = [face(n % 18, seed=n) for n in range(60)]
+        upload(faces[:30])
+        upload(faces[30:])
+        masks = http.post("/drift", json={"model": "mask_classifier"}).json()["models"][0]
+        features = {f["feature"]: f for f in masks["features"]}
+        assert {"brightness", "contrast", "width", "height", "aspect", "embedding_0"} <= set(
+            features
+        )
+        assert features["embedding_0"]["kind"] == "embedding"
+        assert not features["aspect"]["drifted"] and not features["width"]["drifted"]
+        assert masks["status"] == "ok", masks
+        small_and_dark = [im.resize((200, 200)).point(lambda v: v // 3) for im in faces[:30]]
+        upload(small_and_dark)
+        upload(small_and_dark)
+        masks = http.post("/drift", json={"model": "mask_classifier"}).json()["models"][0]
+        drifted = {f["feature"] for f in masks["features"] if f["drifted"]}
+        assert {"brightness", "width", "height", "aspect"} <= drifted
+        assert masks["status"] == "drift"

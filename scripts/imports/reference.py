@@ -143,6 +143,14 @@ def books_import_reference(books: BookRatingModel, path: Path) -> dict[str, Any]
     added: dict[str, Any] = {"reference": books_reference(rated.reasons(), rated.ratings.tolist())}
     if RATING in frame.columns:
         actual = numeric_column(frame, path, RATING)
+        outside = np.flatnonzero((actual < 1) | (actual > 10))
+        if len(outside):
+            row = int(outside[0])
+            raise ValueError(
+                f"reference file {path}: column {RATING!r} row {row + 1} is "
+                f"{frame[RATING].iloc[row]!r}, not a rating in 1..10 (leave the column out "
+                "when the ratings are unknown)"
+            )
         rmse = float(np.sqrt(np.mean((rated.ratings - actual) ** 2)))
         added["metrics"] = {"reference_rmse": round(rmse, 4), "reference_rows": len(actual)}
     return added
