@@ -65,7 +65,8 @@ class FrontMonitor:
         outputs = [{"label": str(a.class_id), "probability": a.confidence} for a in answers]
         labels = [o["label"] for o in outputs]
         rows = [dict(s) for s in statistics]
-        for row, components in zip(rows, embeddings or [[] for _ in rows], strict=True):
+        components_of = [[] for _ in rows] if embeddings is None else embeddings  # an array
+        for row, components in zip(rows, components_of, strict=True):
             row.update({f"embedding_{i}": round(float(v), 6) for i, v in enumerate(components)})
         ids = self.monitor.record(
             MASK_CLASSIFIER.name, answers[0].model, rows, outputs, labels, request_id()
