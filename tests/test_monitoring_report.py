@@ -159,3 +159,29 @@ def test_unknown_model_and_unreadable_lines(
     out = tmp_path / "r.html"
     assert report.main([str(directory), "--model", "credit_health", "--out", str(out)]) == 0
     assert "2 unreadable lines skipped" in out.read_text()
+
+
+def test_books_and_photos_report_their_reference_kinds(
+    default_models: dict[str, str], tmp_path: Path, write_report: Callable[..., Any]
+) -> None:
+    payloads = PayloadLog(tmp_path / "logs", 1.0)
+    monitor = Monitor(window=500, min_samples=100, feedback_window=10, recent=10, payloads=payloads)
+    ratings = [5.0 + (n % 40) / 10 for n in range(120)]
+    monitor.record(
+        "book_rating",
+        default_models["book_rating"],
+        [{"cold_start": "unknown_user"}] * 120,
+        [{"rating": r, "cold_start": True} for r in ratings],
+        ratings,
+    )
+    photo = {"brightness": 0.5, "contrast": 0.2, "width": 384.0, "height": 512.0, "aspect": 0.75}
+    rows = [{**photo, **{f"embedding_{i}": n / 100 for i in range(4)}} for n in range(120)]
+    outputs = [{"label": "0", "probability": 0.5}] * 120
+    monitor.record("mask_classifier", default_models["mask_classifier"], rows, outputs, ["0"] * 120)
+    payloads.queue.join()
+
+    html, document = write_report(tmp_path / "logs")
+    assert document.statuses == {"book_rating": "drift", "mask_classifier": "drift"}
+    assert {"cold_start", "predicted rating", "brightness", "embedding_0"} <= set(document.plots)
+    assert "chi-square p-value" in html or "Jensen-Shannon distance" in html
+    assert "population stability index" in html and "Predicted ratings" in html

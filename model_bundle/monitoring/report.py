@@ -96,9 +96,16 @@ def read_logs(directory: Path) -> dict[str, Logs]:
     return found
 
 
-def labels_of(records: Sequence[dict[str, Any]]) -> list[str]:
-    """Predicted labels (classifiers); book ratings have none, as in the live monitor."""
-    return [str(r["outputs"]["label"]) for r in records if "label" in r.get("outputs", {})]
+def labels_of(records: Sequence[dict[str, Any]]) -> list[str | float]:
+    """Predicted labels (classifiers) or ratings (the book model), as in the live monitor."""
+    predicted: list[str | float] = []
+    for record in records:
+        outputs = record.get("outputs", {})
+        if "label" in outputs:
+            predicted.append(str(outputs["label"]))
+        elif "rating" in outputs:
+            predicted.append(float(outputs["rating"]))
+    return predicted
 
 
 def reference_for(tag: str, lookup: Callable[[str], Any]) -> tuple[Any, str | None]:

@@ -106,7 +106,7 @@ def shares_of(counts: Sequence[float]) -> list[float]:
 
 def histogram(feature: Mapping[str, Any]) -> str:
     name, reference, live = feature["feature"], feature["reference"], feature["live"]
-    if feature["kind"] == "numeric":
+    if "edges" in reference:  # numeric and embedding features: histograms
         edges = reference["edges"]
         names = [f"{number(a, 3)} to {number(b, 3)}" for a, b in itertools.pairwise(edges)]
         ref, now = shares_of(reference["counts"]), shares_of(live["counts"])
@@ -141,6 +141,18 @@ def feature_card(feature: Mapping[str, Any]) -> str:
 
 
 def predictions_table(predictions: Mapping[str, Any]) -> str:
+    if "edges" in predictions["reference"]:  # a numeric prediction (the book rating)
+        chart = histogram(
+            {
+                "feature": "predicted rating",
+                "reference": predictions["reference"],
+                "live": predictions["live"],
+            }
+        )
+        return (
+            f"<h4>Predicted ratings</h4>{chart}<p>Prediction shift (Jensen-Shannon distance "
+            f"of the histograms, 0 to 1): {number(predictions['shift'])}</p>"
+        )
     labels = list(dict.fromkeys([*predictions["reference"], *predictions["live"]]))
     if not labels:
         return ""
