@@ -1,8 +1,9 @@
 """A few numbers per photo that the drift report watches in place of its pixels.
 
-Torch-free and cheap (a few microseconds: the model's small input, not the upload's full
-size, is averaged): the front computes them for every answered upload, the trainer and the
-import for their reference photos, all from the same decoded image and resize.
+Torch-free and cheap (the model's small input, not the upload's full size, is averaged: a
+few percent of the decode and resize it follows): the front computes them for every
+answered upload, the trainer and the import for their reference photos, all from the same
+decoded image and resize.
 """
 
 from __future__ import annotations
