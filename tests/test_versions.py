@@ -78,7 +78,8 @@ def admin(server: Server, method: str, path: str, **body: object) -> httpx.Respo
 
 class Load:
     """``CLIENTS`` clients posting predict_credit in a loop until stopped: every status and
-    the version each answer names, with the time it arrived."""
+    the version each answer names, with the time its request was sent (on a loaded machine
+    an answer can arrive long after, so a change is judged by the requests sent after it)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -94,9 +95,10 @@ class Load:
 
             async def client() -> None:
                 while self.running:
+                    sent = time.monotonic()
                     answer = await http.post("/predict_credit", json=HEALTHY)
                     model = answer.json().get("model") if answer.status_code == 200 else None
-                    self.answers.append((time.monotonic(), answer.status_code, model))
+                    self.answers.append((sent, answer.status_code, model))
 
             await asyncio.gather(*(client() for _ in range(CLIENTS)))
 
