@@ -67,7 +67,7 @@ def test_monitoring_benchmark_flags_the_percent_shift_in_tiny_sizes(
 
 def test_monitoring_goals_compare_the_default_with_the_tree_before() -> None:
     def figures(rate: float, p50: float) -> arms.Figures:
-        return arms.Figures([rate, rate], [p50, p50], ["0", "0"])
+        return arms.Figures([rate, rate], [p50, p50], ["0", "0"], [1.0, 1.0])
 
     measured = {}
     for endpoint in bench_monitoring.COST_ENDPOINTS:

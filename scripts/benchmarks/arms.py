@@ -10,10 +10,12 @@ settings. Load comes from bench.py's ``wrk`` (or its Python client when wrk is m
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +44,9 @@ class Figures:
     requests_per_second: list[float] = field(default_factory=list)
     p50_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # CPU time all the arm's processes spent per answer: what each request costs, which
+    # other work on the machine changes far less than it changes requests/s.
+    cpu_ms: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -60,9 +65,29 @@ class Figures:
         return spread(self.p50_ms, "{:.2f}")
 
     @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpu_ms)
+
+    def cpu_text(self) -> str:
+        return spread(self.cpu_ms, "{:.2f}")
+
+    @property
     def error_text(self) -> str:
-        bad = [e for e in self.errors if e != "0"]
-        return "; ".join(bad) or "0"
+        """Errors over the rounds; wrk's socket timeouts (answers slower than its 2 s) are
+        summed apart from the rest."""
+        timeouts, other = 0, []
+        for text in self.errors:
+            for part in text.split(", socket ") if text != "0" else ():
+                found = re.fullmatch(
+                    r"(?:socket )?Socket errors: connect 0, read 0, write 0, timeout (\d+)", part
+                )
+                if found:
+                    timeouts += int(found.group(1))
+                else:
+                    other.append(part)
+        if timeouts:
+            other.append(f"{timeouts} answers after wrk's 2 s timeout")
+        return "; ".join(other) or "0"
 
 
 def spread(values: Sequence[float], form: str) -> str:
@@ -90,12 +115,18 @@ def tree_before(paths: Sequence[str], where: Path | None = None) -> tuple[str, P
     return commit, checkout
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
-def serving_arms(arms: Sequence[Arm], store: Path) -> Iterator[dict[str, str]]:
-    """Every arm served at once (arm name -> url), each in a BENTOML_HOME of its own sharing
+def serving_arms(arms: Sequence[Arm], store: Path) -> Iterator[dict[str, Served]]:
+    """Every arm served at once (by arm name), each in a BENTOML_HOME of its own sharing
     the model store ``store`` (``$BENTOML_HOME/models``); all stopped on exit."""
     logs = Path(tempfile.mkdtemp(prefix="bench-arms-"))
-    urls: dict[str, str] = {}
+    urls: dict[str, Served] = {}
     with ExitStack() as stack:
         for number, arm in enumerate(arms):
             home = serving.home_sharing_models(logs / f"home-{number}", store)
@@ -105,13 +136,13 @@ def serving_arms(arms: Sequence[Arm], store: Path) -> Iterator[dict[str, str]]:
             stack.callback(serving.stop, process)
             url = f"http://127.0.0.1:{port}"
             serving.wait_until_ready(url, process, 180)
-            urls[arm.name] = url
+            urls[arm.name] = Served(url, process)
         yield urls
     shutil.rmtree(logs, ignore_errors=True)
 
 
 def alternate(
-    urls: dict[str, str],
+    urls: dict[str, Served],
     workloads: Sequence[bench.Workload],
     rounds: int,
     seconds: float,
@@ -119,7 +150,7 @@ def alternate(
 ) -> dict[tuple[str, str, int], Figures]:
     """(arm, workload, clients) -> figures, from ``rounds`` rounds of: each workload, on each
     arm in turn (the arms' order alternates from round to round), a short warm-up burst,
-    then each client count for ``seconds``."""
+    then each client count for ``seconds``, with the CPU time the arm's processes spent."""
     measure = bench.wrk if shutil.which("wrk") else bench.python_load
     figures: dict[tuple[str, str, int], Figures] = {}
     names = list(urls)
@@ -127,13 +158,18 @@ def alternate(
         order = names if number % 2 == 0 else names[::-1]
         for workload in workloads:
             for arm in order:
-                measure(urls[arm], workload, 8, 1.0)  # caches, connections, the batcher
+                url, processes = urls[arm].url, bench.process_tree(urls[arm].process.pid)
+                measure(url, workload, 8, 1.0)  # caches, connections, the batcher
                 for count in clients:
-                    rate, p50, _, errors = measure(urls[arm], workload, count, seconds)
+                    cpu = bench.cpu_seconds(processes)
+                    started = time.monotonic()
+                    rate, p50, _, errors = measure(url, workload, count, seconds)
+                    answers = max(1.0, rate * (time.monotonic() - started))
                     row = figures.setdefault((arm, workload.name, count), Figures())
                     row.requests_per_second.append(rate)
                     row.p50_ms.append(p50)
                     row.errors.append(errors)
+                    row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
     return figures
 
 
