@@ -149,8 +149,10 @@ def alternate(
     clients: Sequence[int] = CLIENTS,
 ) -> dict[tuple[str, str, int], Figures]:
     """(arm, workload, clients) -> figures, from ``rounds`` rounds of: each workload, on each
-    arm in turn (the arms' order alternates from round to round), a short warm-up burst,
-    then each client count for ``seconds``, with the CPU time the arm's processes spent."""
+    arm in turn (the arms' order alternates from round to round), in the first round a
+    short warm-up burst, then each client count for ``seconds``, with the CPU time the arm's
+    processes spent. Many short rounds average the machine's drift better than few long
+    ones."""
     measure = bench.wrk if shutil.which("wrk") else bench.python_load
     figures: dict[tuple[str, str, int], Figures] = {}
     names = list(urls)
@@ -159,7 +161,8 @@ def alternate(
         for workload in workloads:
             for arm in order:
                 url, processes = urls[arm].url, bench.process_tree(urls[arm].process.pid)
-                measure(url, workload, 8, 1.0)  # caches, connections, the batcher
+                if number == 0:
+                    measure(url, workload, 8, 1.0)  # caches, connections, the batcher
                 for count in clients:
                     cpu = bench.cpu_seconds(processes)
                     started = time.monotonic()

@@ -1,6 +1,6 @@
 """What an explained answer costs, and what explanations cost the plain endpoints.
 
-    python -m scripts.benchmarks.explain [--seconds 4] [--rounds 2] [--write]
+    python -m scripts.benchmarks.explain [--seconds 3] [--rounds 4] [--write]
 
 Two bundles run side by side on free ports (scripts/benchmarks/arms.py), sharing the model
 store: this tree, and the tree just before explanations landed (the parent of the first
@@ -147,8 +147,8 @@ def report(seconds: float, rounds: int) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     text = report(args.seconds, args.rounds)

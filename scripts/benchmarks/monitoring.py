@@ -1,7 +1,7 @@
 """Monitoring: how soon a shift is flagged, how often drift is flagged wrongly, what it costs.
 
     python -m scripts.benchmarks.monitoring [--windows 500] [--trials 20]
-                                            [--seconds 3] [--rounds 3] [--no-cost] [--write]
+                                            [--seconds 2] [--rounds 5] [--no-cost] [--write]
 
 Detection and false alarms run in process, on the monitor the front runs
 (model_bundle/monitoring/monitor.py) with the window and minimum the settings in force give,
@@ -478,8 +478,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=500, help="in-distribution windows")
     parser.add_argument("--trials", type=int, default=20, help="trials per shift")
-    parser.add_argument("--seconds", type=float, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-cost", action="store_true", help="skip the served cost")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
