@@ -79,3 +79,7 @@ def test_monitoring_goals_compare_the_default_with_the_tree_before() -> None:
     latency = next(line for line in goals if "`predict_credit`: at most 0.2 ms" in line)
     assert throughput.endswith("| cost +10.0 % (90 vs 100 requests/s) | no |"), throughput
     assert latency.endswith("| +0.10 ms (5.10 vs 5.00) | yes |"), latency
+    measured[(bench_monitoring.DEFAULT_ARM, "predict_credit", 64)].requests_per_second += [100.0]
+    goals = bench_monitoring.goal_lines([], measured)
+    throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
+    assert throughput.endswith("| no (within noise) |"), throughput
