@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.benchmarks import bench
+from scripts.benchmarks import arms, bench
 from scripts.benchmarks import mask as bench_mask
+from scripts.benchmarks import monitoring as bench_monitoring
 from scripts.benchmarks import recommend as bench_recommend
 from scripts.benchmarks import versions as bench_versions
 
@@ -47,3 +48,38 @@ def test_versions_benchmark_changes_versions_under_load_without_a_failure(
     assert figures["after_promote"] == {figures["candidate"]}
     assert figures["after_rollback"] == {default_models["credit_health"]}
     assert "| canary 30 %: share observed over 300 requests |" in text
+
+
+def test_monitoring_benchmark_flags_the_percent_shift_in_tiny_sizes(
+    default_models: dict[str, str],
+) -> None:
+    lines, alarms = bench_monitoring.detection_report(windows=3, trials=2)
+    [row] = [line for line in lines if "credit ratios sent in percent" in line]
+    fresh, after = (cell.strip() for cell in row.split("|")[3:5])
+    assert fresh.startswith(f"{bench_monitoring.settings.drift_min_samples} "), row
+    assert "not flagged" not in after, row
+    for shift in ("a new population of book users", "darker photos"):
+        assert any(shift in line for line in lines), shift
+    assert [(a.model, a.windows) for a in alarms] == [("credit_health", 3), ("iris", 3)]
+    goals = bench_monitoring.goal_lines(alarms, None)
+    assert any(line.startswith("| iris: false alarms under 1 window in 100 |") for line in goals)
+
+
+def test_monitoring_goals_compare_the_default_with_the_tree_before() -> None:
+    def figures(rate: float, p50: float) -> arms.Figures:
+        return arms.Figures([rate, rate], [p50, p50], ["0", "0"], [1.0, 1.0])
+
+    measured = {}
+    for endpoint in bench_monitoring.COST_ENDPOINTS:
+        for clients, before, now in ((64, (100.0, 0.0), (90.0, 0.0)), (1, (0, 5.0), (0, 5.1))):
+            measured[(bench_monitoring.BEFORE, endpoint, clients)] = figures(*before)
+            measured[(bench_monitoring.DEFAULT_ARM, endpoint, clients)] = figures(*now)
+    goals = bench_monitoring.goal_lines([], measured)
+    throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
+    latency = next(line for line in goals if "`predict_credit`: at most 0.2 ms" in line)
+    assert throughput.endswith("| cost +10.0 % (90 vs 100 requests/s) | no |"), throughput
+    assert latency.endswith("| +0.10 ms (5.10 vs 5.00) | yes |"), latency
+    measured[(bench_monitoring.DEFAULT_ARM, "predict_credit", 64)].requests_per_second += [100.0]
+    goals = bench_monitoring.goal_lines([], measured)
+    throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
+    assert throughput.endswith("| no (within noise) |"), throughput

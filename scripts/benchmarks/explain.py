@@ -1,10 +1,15 @@
-"""What an explained answer costs: p50 of each plain endpoint beside its explained twin.
+"""What an explained answer costs, and what explanations cost the plain endpoints.
 
-    python -m scripts.benchmarks.explain [--url URL] [--seconds 5] [--write]
+    python -m scripts.benchmarks.explain [--seconds 3] [--rounds 4] [--write]
 
-One client, one run, pairs measured one after the other on the same server (started here on
-a free port unless --url is given; the default models must be in the store). With --write,
-the table goes to docs/EXPLANATIONS.md under the text that says what the explanations are.
+Two bundles run side by side on free ports (scripts/benchmarks/arms.py), sharing the model
+store: this tree, and the tree just before explanations landed (the parent of the first
+commit adding runners/explain.py, checked out as a detached worktree under /tmp when
+missing). First, on this tree, each plain endpoint's p50 beside its explained twin's (one
+client, one after the other). Then the plain endpoints on both trees, alternating from round
+to round: p50 at one client and requests/s at 64 clients. The default models must be in the
+store. With --write, the tables go to docs/EXPLANATIONS.md under the text that says what the
+explanations are.
 """
 
 from __future__ import annotations
@@ -12,16 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from models.artifact import Artifact
 from models.books.model import BookRatingModel
-from scripts.benchmarks import load
+from scripts.benchmarks import arms, load
 from tests.support import server as serving
 from tests.support.images import encode, face
 
@@ -35,6 +38,9 @@ CREDIT = {
     "interest_coverage": 3.0,
 }
 IRIS = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+# The first commit touching these added explanations; its parent is "before".
+EXPLANATION_PATHS = ("runners/explain.py", "model_bundle/explanations.py")
+NOW, BEFORE = "this tree", "before explanations"
 
 
 def pairs() -> list[tuple[str, str, Callable[[httpx.AsyncClient, str], Any]]]:
@@ -69,18 +75,39 @@ def measure(url: str, seconds: float) -> list[tuple[str, load.LoadResult, str, l
     return rows
 
 
-def report(url: str | None, seconds: float) -> str:
-    process = None
-    if url is None:
-        port = serving.free_port()
-        process = serving.start(port, Path(tempfile.mkstemp(suffix=".log")[1]))
-        url = f"http://127.0.0.1:{port}"
-        serving.wait_until_ready(url, process, 120)
-    try:
-        rows = measure(url, seconds)
-    finally:
-        if process is not None:
-            serving.stop(process)
+def comparison_lines(
+    figures: dict[tuple[str, str, int], arms.Figures], workloads: list[str]
+) -> list[str]:
+    """The plain endpoints on both trees: medians over the rounds, and the change."""
+    lines = [
+        "| plain endpoint | p50 ms, 1 client: now / before | change | "
+        "requests/s, 64 clients: now / before | change | "
+        "CPU ms per answer, 64 clients: now / before | change | errors (now / before) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in workloads:
+        one = figures[(NOW, name, 1)], figures[(BEFORE, name, 1)]
+        many = figures[(NOW, name, 64)], figures[(BEFORE, name, 64)]
+        errors = [f"{a.error_text} + {b.error_text}" for a, b in zip(one, many, strict=True)]
+        lines.append(
+            f"| `{name}` | {one[0].p50_text()} / {one[1].p50_text()} | "
+            f"{one[0].p50 - one[1].p50:+.2f} ms | "
+            f"{many[0].rate_text()} / {many[1].rate_text()} | "
+            f"{(many[0].rate / many[1].rate - 1) * 100:+.1f} % | "
+            f"{many[0].cpu_text()} / {many[1].cpu_text()} | "
+            f"{(many[0].cpu / many[1].cpu - 1) * 100:+.1f} % | {errors[0]} / {errors[1]} |"
+        )
+    return lines
+
+
+def report(seconds: float, rounds: int) -> str:
+    commit, before = arms.tree_before(EXPLANATION_PATHS)
+    sides = [arms.Arm(NOW), arms.Arm(BEFORE, before)]
+    workloads = arms.plain_workloads()
+    with arms.serving_arms(sides, serving.store_models()) as urls:
+        rows = measure(urls[NOW].url, seconds)
+        figures = arms.alternate(urls, workloads, rounds, seconds)
+        busy = arms.machine_load()
     lines = [
         MARK,
         "",
@@ -96,6 +123,22 @@ def report(url: str | None, seconds: float) -> str:
             for p, a, e, b in rows
         ),
         "",
+        "### The plain endpoints, before and after explanations",
+        "",
+        f"The plain endpoints on this tree (now) and on the tree just before explanations "
+        f"landed (before: `{commit}`), both served at once from the same model store and "
+        f"measured in alternation, {rounds} rounds of {seconds:g} s per endpoint and client "
+        f"count (the arms' order reversed every round); medians over the rounds (their range in "
+        f"brackets); load from "
+        f'{arms.load_tool()}. "Now" holds everything merged since, monitoring included '
+        "(a prediction id per answer, the drift window, 10% of the payloads logged): the "
+        "change bounds what explanations cost the plain endpoints, and a change within "
+        "the rounds' range is noise. CPU ms per answer: the CPU time of all the bundle's "
+        "processes over the answers, which other work on the machine disturbs far less "
+        f"than requests/s. At the end: {busy}.",
+        "",
+        *comparison_lines(figures, [w.name for w in workloads]),
+        "",
     ]
     text = "\n".join(lines)
     print(text)
@@ -104,11 +147,11 @@ def report(url: str | None, seconds: float) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running bundle (default: start one)")
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    text = report(args.url, args.seconds)
+    text = report(args.seconds, args.rounds)
     if args.write:
         head = REPORT.read_text().split(MARK)[0] if REPORT.exists() else ""
         REPORT.write_text(head + text)

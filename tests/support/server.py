@@ -33,8 +33,10 @@ def start(
     log: Path,
     env: dict[str, str] | None = None,
     service: str = "service:ModelBundle",
+    cwd: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
-    """``bentoml serve SERVICE`` on 127.0.0.1:``port``, output to ``log``."""
+    """``bentoml serve SERVICE`` on 127.0.0.1:``port``, output to ``log``; from the tree
+    ``cwd`` (another checkout of the bundle serves that checkout's code)."""
     command = [
         str(Path(sys.executable).parent / "bentoml"),
         "serve",
@@ -48,7 +50,7 @@ def start(
     with log.open("wb") as sink:
         return subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,

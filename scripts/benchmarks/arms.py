@@ -1,0 +1,191 @@
+"""Bundles measured side by side: each arm is one `bentoml serve` (a tree of the code, its
+settings) in a BENTOML_HOME of its own sharing one model store, all running at once and
+measured in alternation, round after round, so the machine's drift falls on every arm alike.
+
+What the explanation and monitoring benchmarks compare with: the tree just before a feature
+landed (a detached git worktree, made here when missing) and the same tree under other
+settings. Load comes from bench.py's ``wrk`` (or its Python client when wrk is missing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scripts.benchmarks import bench
+from tests.support import server as serving
+
+# Each workload: one client first (its p50, before any burst), then 64 (requests/s).
+CLIENTS = (1, 64)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What one arm serves: a tree (default: this one) and extra environment."""
+
+    name: str
+    tree: Path = serving.ROOT
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Figures:
+    """One arm's figures on one workload at one client count, a value per round."""
+
+    requests_per_second: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # CPU time all the arm's processes spent per answer: what each request costs, which
+    # other work on the machine changes far less than it changes requests/s.
+    cpu_ms: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.requests_per_second)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.p50_ms)
+
+    def rate_text(self) -> str:
+        """The median requests/s and, with several rounds, their range: the noise to judge
+        a difference by."""
+        return spread(self.requests_per_second, "{:.0f}")
+
+    def p50_text(self) -> str:
+        return spread(self.p50_ms, "{:.2f}")
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpu_ms)
+
+    def cpu_text(self) -> str:
+        return spread(self.cpu_ms, "{:.2f}")
+
+    @property
+    def error_text(self) -> str:
+        """Errors over the rounds; wrk's socket timeouts (answers slower than its 2 s) are
+        summed apart from the rest."""
+        timeouts, other = 0, []
+        for text in self.errors:
+            for part in text.split(", socket ") if text != "0" else ():
+                found = re.fullmatch(
+                    r"(?:socket )?Socket errors: connect 0, read 0, write 0, timeout (\d+)", part
+                )
+                if found:
+                    timeouts += int(found.group(1))
+                else:
+                    other.append(part)
+        if timeouts:
+            other.append(f"{timeouts} answers after wrk's 2 s timeout")
+        return "; ".join(other) or "0"
+
+
+def spread(values: Sequence[float], form: str) -> str:
+    median = form.format(statistics.median(values))
+    if len(values) < 2:
+        return median
+    return f"{median} ({form.format(min(values))}-{form.format(max(values))})"
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=serving.ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def tree_before(paths: Sequence[str], where: Path | None = None) -> tuple[str, Path]:
+    """(commit, checkout) of the tree just before the first commit that touched ``paths``:
+    a detached worktree at ``where`` (default /tmp/model_bundle-before-<commit>), made when
+    missing."""
+    first = git("log", "--reverse", "--format=%H", "--", *paths).splitlines()[0]
+    commit = git("rev-parse", "--short", f"{first}^")
+    checkout = where or Path(tempfile.gettempdir()) / f"model_bundle-before-{commit}"
+    if not (checkout / "service.py").exists():
+        git("worktree", "add", "--detach", str(checkout), commit)
+    return commit, checkout
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serving_arms(arms: Sequence[Arm], store: Path) -> Iterator[dict[str, Served]]:
+    """Every arm served at once (by arm name), each in a BENTOML_HOME of its own sharing
+    the model store ``store`` (``$BENTOML_HOME/models``); all stopped on exit."""
+    logs = Path(tempfile.mkdtemp(prefix="bench-arms-"))
+    urls: dict[str, Served] = {}
+    with ExitStack() as stack:
+        for number, arm in enumerate(arms):
+            home = serving.home_sharing_models(logs / f"home-{number}", store)
+            port = serving.free_port()
+            env = {"BENTOML_HOME": str(home), **arm.env}
+            process = serving.start(port, logs / f"arm-{number}.log", env, cwd=arm.tree)
+            stack.callback(serving.stop, process)
+            url = f"http://127.0.0.1:{port}"
+            serving.wait_until_ready(url, process, 180)
+            urls[arm.name] = Served(url, process)
+        yield urls
+    shutil.rmtree(logs, ignore_errors=True)
+
+
+def alternate(
+    urls: dict[str, Served],
+    workloads: Sequence[bench.Workload],
+    rounds: int,
+    seconds: float,
+    clients: Sequence[int] = CLIENTS,
+) -> dict[tuple[str, str, int], Figures]:
+    """(arm, workload, clients) -> figures, from ``rounds`` rounds of: each workload, on each
+    arm in turn (the arms' order alternates from round to round), in the first round a
+    short warm-up burst, then each client count for ``seconds``, with the CPU time the arm's
+    processes spent. Many short rounds average the machine's drift better than few long
+    ones."""
+    measure = bench.wrk if shutil.which("wrk") else bench.python_load
+    figures: dict[tuple[str, str, int], Figures] = {}
+    names = list(urls)
+    for number in range(rounds):
+        order = names if number % 2 == 0 else names[::-1]
+        for workload in workloads:
+            for arm in order:
+                url, processes = urls[arm].url, bench.process_tree(urls[arm].process.pid)
+                if number == 0:
+                    measure(url, workload, 8, 1.0)  # caches, connections, the batcher
+                for count in clients:
+                    cpu = bench.cpu_seconds(processes)
+                    started = time.monotonic()
+                    rate, p50, _, errors = measure(url, workload, count, seconds)
+                    answers = max(1.0, rate * (time.monotonic() - started))
+                    row = figures.setdefault((arm, workload.name, count), Figures())
+                    row.requests_per_second.append(rate)
+                    row.p50_ms.append(p50)
+                    row.errors.append(errors)
+                    row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
+    return figures
+
+
+def machine_load() -> str:
+    """The load average: other work on the machine is noise these figures carry."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+def load_tool() -> str:
+    return "wrk (1 thread)" if shutil.which("wrk") else "a Python client (the bottleneck first)"
+
+
+def plain_workloads() -> list[bench.Workload]:
+    """predict_credit, classify_iris, rate_book, classify_mask: bench.py's bodies."""
+    return [workload for workload, _, _ in bench.workloads(tiny=False)[:4]]

@@ -1,0 +1,499 @@
+"""Monitoring: how soon a shift is flagged, how often drift is flagged wrongly, what it costs.
+
+    python -m scripts.benchmarks.monitoring [--windows 500] [--trials 20]
+                                            [--seconds 2] [--rounds 5] [--no-cost] [--write]
+
+Detection and false alarms run in process, on the monitor the front runs
+(model_bundle/monitoring/monitor.py) with the window and minimum the settings in force give,
+against the reference statistics stored in the default models' artifacts: a simulated shift
+is recorded one request at a time until the drift report says ``drift``; in-distribution
+windows are drawn from the data the model was trained on. The cost runs four bundles side by
+side (scripts/benchmarks/arms.py), measured in alternation: the tree before monitoring
+landed, and this tree with payload sampling at 0, at its default and at 1. With --write, the
+report is docs/MONITORING.md.
+
+A shift is one function (a :class:`Shift`): the rows of in-distribution and of shifted
+traffic for one model. Book users and photos have none yet: their artifacts hold no
+reference statistics, and their rows say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER
+from model_bundle.monitoring.monitor import REFRESH_EVERY, Monitor
+from model_bundle.monitoring.payloads import PayloadLog
+from model_bundle.settings import settings
+from models.artifact import Artifact
+from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
+from scripts.benchmarks import arms
+from tests.support import server as serving
+
+REPORT = serving.ROOT / "docs" / "MONITORING.md"
+FALSE_ALARM_GOAL = 0.01  # under 1 window in 100
+THROUGHPUT_GOAL = 0.05  # at most 5% fewer requests/s at 64 clients
+P50_GOAL_MS = 0.2  # at most 0.2 ms more at one client
+# Fractions a careless client may send in percent (interest coverage is a multiple).
+CREDIT_FRACTIONS = ("debt_ratio", "operating_margin", "return_on_assets")
+MONITORING_PATHS = ("model_bundle/monitoring",)
+BEFORE = "before monitoring"
+RATES = {"sample rate 0": "0", "sample rate 0.1 (default)": "0.1", "sample rate 1": "1"}
+DEFAULT_ARM = "sample rate 0.1 (default)"
+COST_ENDPOINTS = ("predict_credit", "rate_book", "classify_mask")
+
+Rows = list[dict[str, Any]]
+
+
+# ---- the traffic --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A model's stored version, its inputs as the front records them and the predicted
+    labels, drawn at random from ``rows``."""
+
+    model: str
+    tag: str
+    rows: Rows
+    labels: list[str | None]
+
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[Rows, list[str | None]]:
+        picked = rng.integers(0, len(self.rows), count)
+        return [self.rows[i] for i in picked], [self.labels[i] for i in picked]
+
+
+def tabular_traffic(task: TabularTask, frame: Any, transform: Callable[[Rows], Rows]) -> Traffic:
+    """``frame``'s rows (after ``transform``) with the labels the stored model predicts."""
+    from models.tabular.network import load_classifier
+
+    artifact = Artifact.load(f"{task.name}:latest")
+    rows = transform(frame[list(task.features)].to_dict("records"))
+    x = np.array([[row[f] for f in task.features] for row in rows], np.float32)
+    predicted = load_classifier(artifact, task).predict_proba(x).argmax(axis=1)
+    return Traffic(task.name, str(artifact.tag), rows, [task.labels[i] for i in predicted])
+
+
+def unchanged(rows: Rows) -> Rows:
+    return rows
+
+
+def in_percent(rows: Rows) -> Rows:
+    return [{k: v * 100 if k in CREDIT_FRACTIONS else v for k, v in row.items()} for row in rows]
+
+
+def credit(transform: Callable[[Rows], Rows] = unchanged) -> Traffic:
+    from scripts.train.datasets import credit_sample
+
+    return tabular_traffic(CREDIT_TASK, credit_sample(), transform)
+
+
+def iris_traffic() -> Traffic:
+    from scripts.train.datasets import iris
+
+    return tabular_traffic(IRIS_TASK, iris(), unchanged)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A simulated shift of one model's traffic: ``make`` gives (in-distribution, shifted)
+    traffic, or None while there is no simulation for it."""
+
+    model: str
+    what: str
+    make: Callable[[], tuple[Traffic, Traffic] | None]
+
+
+def credit_in_percent() -> tuple[Traffic, Traffic]:
+    return credit(), credit(in_percent)
+
+
+def new_book_users() -> None:
+    """To add once book_rating stores reference statistics: rows of users the model never
+    saw (the front records each answer's features), as (training users, new users)."""
+    return None
+
+
+def darker_photos() -> None:
+    """To add once mask_classifier stores reference statistics: the image statistics the
+    front records of the sample photos, as they are and darkened."""
+    return None
+
+
+SHIFTS = (
+    Shift(
+        CREDIT_TASK.name, "credit ratios sent in percent instead of fractions", credit_in_percent
+    ),
+    Shift(BOOK_RATING.name, "a new population of book users", new_book_users),
+    Shift(MASK_CLASSIFIER.name, "darker photos", darker_photos),
+)
+IN_DISTRIBUTION: dict[str, Callable[[], Traffic]] = {
+    CREDIT_TASK.name: credit,
+    IRIS_TASK.name: iris_traffic,
+}
+
+
+# ---- the monitor --------------------------------------------------------------------------
+
+
+def stored_reference(tag: str) -> dict[str, Any] | None:
+    return Artifact.load(tag).metadata.get("reference")
+
+
+def has_reference(model: str) -> bool:
+    return stored_reference(f"{model}:latest") is not None
+
+
+def new_monitor(sample_rate: float = 0.0, directory: Path | None = None) -> Monitor:
+    """The front's monitor with the settings in force (no Prometheus metrics here)."""
+    folder = directory or Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
+    return Monitor(
+        window=settings.drift_window,
+        min_samples=settings.drift_min_samples,
+        feedback_window=settings.feedback_window,
+        recent=settings.feedback_window * 100,
+        payloads=PayloadLog(folder / "payloads", sample_rate),
+        reference_of=stored_reference,
+    )
+
+
+def record(monitor: Monitor, traffic: Traffic, rows: Rows, labels: Sequence[str | None]) -> None:
+    """One request per item, as the front records single answers."""
+    for row, label in zip(rows, labels, strict=True):
+        output = {"label": label, "probability": 1.0}
+        monitor.record(traffic.model, traffic.tag, [row], [output], [label])
+
+
+def flagged(monitor: Monitor, traffic: Traffic) -> bool:
+    return monitor.model_report(traffic.model, traffic.tag)["status"] == "drift"
+
+
+def requests_until_flagged(
+    before: Traffic | None, shifted: Traffic, rng: np.random.Generator, limit: int
+) -> int | None:
+    """Shifted requests until the drift report says drift (checked after each), after a
+    window full of ``before`` traffic (None: an empty window, a fresh start)."""
+    monitor = new_monitor()
+    if before is not None:
+        record(monitor, before, *before.draw(settings.drift_window, rng))
+    for count in range(1, limit + 1):
+        record(monitor, shifted, *shifted.draw(1, rng))
+        if flagged(monitor, shifted):
+            return count
+    return None
+
+
+@dataclass(frozen=True)
+class Detection:
+    model: str
+    what: str
+    fresh: list[int | None]
+    after_window: list[int | None]
+    note: str = ""
+
+
+def detect(shift: Shift, trials: int) -> Detection:
+    if not has_reference(shift.model):
+        return Detection(shift.model, shift.what, [], [], "no reference yet")
+    made = shift.make()
+    if made is None:
+        return Detection(shift.model, shift.what, [], [], "no simulation yet")
+    normal, shifted = made
+    limit = 2 * settings.drift_window
+    fresh, after = [], []
+    for seed in range(trials):
+        rng = np.random.default_rng(seed)
+        fresh.append(requests_until_flagged(None, shifted, rng, limit))
+        after.append(requests_until_flagged(normal, shifted, rng, limit))
+    return Detection(shift.model, shift.what, fresh, after)
+
+
+@dataclass(frozen=True)
+class FalseAlarms:
+    model: str
+    windows: int
+    alarms: int
+    feature_alarms: dict[str, int]
+
+
+def false_alarms(traffic: Traffic, windows: int, seed: int = 0) -> FalseAlarms:
+    """Independent in-distribution windows, each drawn afresh from the training data and
+    recorded whole; how many the drift report calls drift."""
+    rng = np.random.default_rng(seed)
+    monitor = new_monitor()
+    alarms, per_feature = 0, dict.fromkeys(traffic.rows[0], 0)
+    for _ in range(windows):
+        record(monitor, traffic, *traffic.draw(settings.drift_window, rng))
+        report = monitor.model_report(traffic.model, traffic.tag)
+        alarms += report["status"] == "drift"
+        for feature in report["features"]:
+            per_feature[feature["feature"]] += feature["drifted"]
+    return FalseAlarms(traffic.model, windows, alarms, per_feature)
+
+
+def best_of(function: Callable[[], object], repeats: int) -> float:
+    """The fastest of ``repeats`` runs, in seconds: the machine is shared, and other work
+    only ever adds time."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def in_process_cost(traffic: Traffic, answers: int = 2000) -> list[tuple[str, float]]:
+    """Microseconds the monitor adds per single answer on the request path: ``record`` at
+    each sample rate, and one drift refresh (every REFRESH_EVERY answers) spread over them.
+    Best of 5 runs."""
+    rng = np.random.default_rng(0)
+    rows, labels = traffic.draw(answers, rng)
+    figures = []
+    for name, rate in RATES.items():
+        monitor = new_monitor(float(rate))
+        seconds = best_of(lambda m=monitor: record(m, traffic, rows, labels), 5)
+        figures.append((f"record(), {name}", seconds / answers * 1e6))
+    monitor = new_monitor()
+    record(monitor, traffic, rows[: settings.drift_window], labels[: settings.drift_window])
+    refresh = best_of(lambda: monitor.model_report(traffic.model, traffic.tag), 20) * 1e6
+    figures.append((f"drift tests of a full window, once per {REFRESH_EVERY} answers", refresh))
+    figures.append(("the drift tests, per answer", refresh / REFRESH_EVERY))
+    return figures
+
+
+# ---- the served cost ----------------------------------------------------------------------
+
+
+def served_cost(seconds: float, rounds: int) -> tuple[str, dict[tuple[str, str, int], Any]]:
+    commit, before = arms.tree_before(MONITORING_PATHS)
+    sides = [arms.Arm(BEFORE, before)]
+    sides += [
+        arms.Arm(name, env={"MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE": r}) for name, r in RATES.items()
+    ]
+    workloads = [w for w in arms.plain_workloads() if w.name in COST_ENDPOINTS]
+    with arms.serving_arms(sides, serving.store_models()) as urls:
+        figures = arms.alternate(urls, workloads, rounds, seconds)
+    return commit, figures
+
+
+# ---- the report ---------------------------------------------------------------------------
+
+
+def spread(values: Sequence[int | None]) -> str:
+    found = [v for v in values if v is not None]
+    missed = len(values) - len(found)
+    if not found:
+        return f"not flagged in {len(values)} trials"
+    text = f"{statistics.median(found):g} (max {max(found)})"
+    return text + (f", {missed} of {len(values)} not flagged" if missed else "")
+
+
+def detection_lines(detections: Sequence[Detection], alarms: Sequence[FalseAlarms]) -> list[str]:
+    lines = [
+        "| model | simulated shift | requests until flagged, fresh window: median (max) | "
+        "after a full in-distribution window | trials |",
+        "|---|---|---|---|---|",
+    ]
+    for d in detections:
+        if d.note:
+            lines.append(f"| {d.model} | {d.what} | {d.note} | {d.note} | 0 |")
+        else:
+            lines.append(
+                f"| {d.model} | {d.what} | {spread(d.fresh)} | {spread(d.after_window)} | "
+                f"{len(d.fresh)} |"
+            )
+    lines += [
+        "",
+        "| model | in-distribution windows | flagged as drift | rate | "
+        "windows where a feature drifted |",
+        "|---|---|---|---|---|",
+    ]
+    for a in alarms:
+        features = ", ".join(f"{k} {v}" for k, v in a.feature_alarms.items())
+        lines.append(
+            f"| {a.model} | {a.windows} | {a.alarms} | {a.alarms / a.windows:.3f} | {features} |"
+        )
+    return lines
+
+
+def cost_lines(figures: Mapping[tuple[str, str, int], arms.Figures]) -> list[str]:
+    names = [BEFORE, *RATES]
+    lines = [
+        "| endpoint | arm | p50 ms, 1 client | requests/s, 64 clients | "
+        "CPU ms per answer, 64 clients | errors (1 / 64) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for endpoint in COST_ENDPOINTS:
+        for name in names:
+            one, many = figures[(name, endpoint, 1)], figures[(name, endpoint, 64)]
+            lines.append(
+                f"| `{endpoint}` | {name} | {one.p50_text()} | {many.rate_text()} | "
+                f"{many.cpu_text()} | {one.error_text} / {many.error_text} |"
+            )
+    return lines
+
+
+def overlap(a: Sequence[float], b: Sequence[float]) -> bool:
+    """The two arms' rounds overlap: the difference of their medians may be noise."""
+    return min(a) <= max(b) and min(b) <= max(a)
+
+
+def goal_lines(
+    alarms: Sequence[FalseAlarms],
+    figures: Mapping[tuple[str, str, int], arms.Figures] | None,
+    per_answer_us: float | None = None,
+) -> list[str]:
+    lines = ["| goal | measured | met |", "|---|---|---|"]
+
+    def row(goal: str, measured: str, met: bool, noise: bool = False) -> None:
+        verdict = "yes" if met else "no"
+        lines.append(f"| {goal} | {measured} | {verdict}{' (within noise)' if noise else ''} |")
+
+    for a in alarms:
+        rate = a.alarms / a.windows
+        row(
+            f"{a.model}: false alarms under 1 window in 100", f"{rate:.3f}", rate < FALSE_ALARM_GOAL
+        )
+    if per_answer_us is not None:
+        row(
+            "at most 0.2 ms added per answer: the monitor in process (default sample rate, "
+            "drift tests included)",
+            f"{per_answer_us:.0f} µs",
+            per_answer_us <= P50_GOAL_MS * 1000,
+        )
+    for endpoint in COST_ENDPOINTS if figures else ():
+        assert figures is not None
+        now, before = figures[(DEFAULT_ARM, endpoint, 64)], figures[(BEFORE, endpoint, 64)]
+        cost = 1 - now.rate / before.rate
+        row(
+            f"`{endpoint}`: logging and drift cost at most 5% of requests/s at 64 clients",
+            f"cost {cost * 100:+.1f} % ({now.rate:.0f} vs {before.rate:.0f} requests/s)",
+            cost <= THROUGHPUT_GOAL,
+            overlap(now.requests_per_second, before.requests_per_second),
+        )
+        cpu = now.cpu / before.cpu - 1
+        row(
+            f"`{endpoint}`: the same from CPU per answer at 64 clients (less disturbed by "
+            "other load)",
+            f"{cpu * 100:+.1f} % ({now.cpu:.2f} vs {before.cpu:.2f} ms)",
+            cpu <= THROUGHPUT_GOAL,
+            overlap(now.cpu_ms, before.cpu_ms),
+        )
+        now, before = figures[(DEFAULT_ARM, endpoint, 1)], figures[(BEFORE, endpoint, 1)]
+        added = now.p50 - before.p50
+        row(
+            f"`{endpoint}`: at most 0.2 ms added to p50 at one client",
+            f"{added:+.2f} ms ({now.p50:.2f} vs {before.p50:.2f})",
+            added <= P50_GOAL_MS,
+            overlap(now.p50_ms, before.p50_ms),
+        )
+    return lines
+
+
+def detection_report(windows: int, trials: int) -> tuple[list[str], list[FalseAlarms]]:
+    detections = [detect(shift, trials) for shift in SHIFTS]
+    alarms = [false_alarms(make(), windows) for make in IN_DISTRIBUTION.values()]
+    lines = [
+        "## Detection and false alarms",
+        "",
+        f"In process, on the front's monitor: window {settings.drift_window} items, drift "
+        f"tested from {settings.drift_min_samples}, the reference statistics stored in the "
+        "default models' artifacts, one request per item. Requests until flagged: shifted "
+        "requests until `POST /drift` would report `drift`, checked after each (the "
+        f"Prometheus gauge refreshes every {REFRESH_EVERY} items), into an empty window (a "
+        "fresh start) or into a window full of in-distribution traffic. False alarms: "
+        f"independent windows of {settings.drift_window} requests drawn with replacement "
+        "from the data the model was trained on.",
+        "",
+        *detection_lines(detections, alarms),
+        "",
+    ]
+    return lines, alarms
+
+
+def report(windows: int, trials: int, seconds: float, rounds: int, cost: bool) -> str:
+    credit_rows = credit()
+    detection, alarms = detection_report(windows, trials)
+    in_process = in_process_cost(credit_rows)
+    figure = dict(in_process)
+    per_answer = figure[f"record(), {DEFAULT_ARM}"] + figure["the drift tests, per answer"]
+    lines = [
+        "# Monitoring: detection, false alarms, cost",
+        "",
+        "<!-- written by scripts/benchmarks/monitoring.py -->",
+        "",
+        f"Measured on {platform.machine()}. Reproduce: "
+        "`python -m scripts.benchmarks.monitoring --write`. How monitoring works: "
+        "[MONITORING-GUIDE.md](MONITORING-GUIDE.md).",
+        "",
+        *detection,
+        "## Cost on the request path, in process",
+        "",
+        "Microseconds per single credit answer, the monitor alone (no server), the best of "
+        "several runs:",
+        "",
+        "| what | µs |",
+        "|---|---|",
+        *(f"| {what} | {us:.1f} |" for what, us in in_process),
+        "",
+    ]
+    figures = None
+    if cost:
+        commit, figures = served_cost(seconds, rounds)
+        lines += [
+            "## Cost served",
+            "",
+            f"Four bundles served at once from one model store and measured in alternation, "
+            f"{rounds} rounds of {seconds:g} s per endpoint and client count (the arms' order "
+            "reversed every round); medians over the rounds (their range in brackets); load "
+            f"from {arms.load_tool()}; at the end: {arms.machine_load()}. Before monitoring: "
+            f"the tree just before it landed (`{commit}`). There is no switch that turns "
+            "monitoring off: `MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE=0` turns off the payload log "
+            "only; every answer still gets a prediction id and enters the drift window and "
+            "the recent answers feedback can join, and the drift tests still run every "
+            f"{REFRESH_EVERY} answers. The tree before monitoring is what off would be. CPU "
+            "ms per answer: the CPU time of all the bundle's processes over the answers, which "
+            "other work on the machine disturbs far less than requests/s. Answers after "
+            "wrk's 2 s timeout are slow answers wrk stopped waiting for, not errors.",
+            "",
+            *cost_lines(figures),
+            "",
+        ]
+    lines += [
+        "## Goals",
+        "",
+        "Cost goals compare the default (sample rate 0.1) with the tree before monitoring, by "
+        'their medians; "within noise": the two arms\' rounds overlap, so this run cannot '
+        "tell the verdict from the machine's noise (the in-process row is the figure to go "
+        "by then).",
+        "",
+        *goal_lines(alarms, figures, per_answer),
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--windows", type=int, default=500, help="in-distribution windows")
+    parser.add_argument("--trials", type=int, default=20, help="trials per shift")
+    parser.add_argument("--seconds", type=float, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-cost", action="store_true", help="skip the served cost")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    text = report(args.windows, args.trials, args.seconds, args.rounds, not args.no_cost)
+    if args.write:
+        REPORT.write_text(text)
