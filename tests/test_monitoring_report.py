@@ -24,11 +24,13 @@ PERCENT = ("debt_ratio", "operating_margin", "return_on_assets")  # sent as % by
 
 
 def credit_rows(rows: int, seed: int, shifted: bool = False) -> list[dict[str, float]]:
-    """Rows like the training data's (another seed); shifted: three ratios in percent."""
+    """Rows like the training data's (another seed); shifted: three ratios in percent (within
+    the API's bounds: a debt ratio is at most 100)."""
     frame = credit_sample(rows, seed=seed)[FEATURES]
     records = frame.to_dict("records")
     if shifted:
         records = [{k: v * 100 if k in PERCENT else v for k, v in r.items()} for r in records]
+        records = [r | {"debt_ratio": min(r["debt_ratio"], 100.0)} for r in records]
     return records
 
 
