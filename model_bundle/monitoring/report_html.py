@@ -185,7 +185,7 @@ def timeline(windows: Sequence[Mapping[str, Any]]) -> str:
     body = [
         f'<line x1="{pad}" y1="{y(0.5):.1f}" x2="{width - pad}" y2="{y(0.5):.1f}" '
         'stroke="#b3261e" stroke-dasharray="4 3"/>',
-        f'<text x="{width - pad}" y="{y(0.5) - 4:.1f}" text-anchor="end">drift at 50%</text>',
+        f'<text x="{pad + 4}" y="{y(0.5) - 4:.1f}">drift at 50%</text>',
         f'<text x="2" y="{y(1) + 3:.1f}">100%</text>',
         f'<text x="2" y="{y(0) + 3:.1f}">0%</text>',
         f'<text x="{pad}" y="{height - 4}">window 1</text>',
