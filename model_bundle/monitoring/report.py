@@ -14,9 +14,11 @@ Live accuracy (or RMSE) per window comes from the feedback log (``<state dir>/fe
 every feedback joined to its answer) when there is one.
 
 Why in ``model_bundle/`` and not ``scripts/``: operators run it beside a deployment, on the
-state directory and model store the server uses, and the Bento (hence the image) packs
-``model_bundle/`` but not ``scripts/`` (bentofile.yaml). Exit status 2: nothing to report
-(no such directory, no readable payload lines, no lines of ``--model``).
+state directory and model store the server uses, with the server's own drift code, like
+``model_bundle.admin`` and ``model_bundle.batch``; the Bento (hence the image) packs all of
+``model_bundle/`` and only chosen scripts (bentofile.yaml), and it needs no torch. Exit
+status 2: nothing to report (no such directory, no readable payload lines, no lines of
+``--model``).
 """
 
 from __future__ import annotations
