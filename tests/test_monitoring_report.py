@@ -24,22 +24,42 @@ PERCENT = ("debt_ratio", "operating_margin", "return_on_assets")  # sent as % by
 
 
 def credit_rows(rows: int, seed: int, shifted: bool = False) -> list[dict[str, float]]:
-    """Rows like the training data's (another seed); shifted: three ratios in percent."""
+    """Rows like the training data's (another seed); shifted: three ratios in percent (within
+    the API's bounds: a debt ratio is at most 100)."""
     frame = credit_sample(rows, seed=seed)[FEATURES]
     records = frame.to_dict("records")
     if shifted:
         records = [{k: v * 100 if k in PERCENT else v for k, v in r.items()} for r in records]
+        records = [r | {"debt_ratio": min(r["debt_ratio"], 100.0)} for r in records]
     return records
 
 
-def log_payloads(directory: Path, tag: str, rows: list[dict[str, float]], **log: int) -> None:
-    """Record answers through the monitor, every one sampled into the payload log."""
+def log_payloads(
+    directory: Path,
+    tag: str,
+    rows: list[dict[str, float]],
+    truths: list[str] | None = None,
+    **log: int,
+) -> None:
+    """Record answers through the monitor, every one sampled into the payload log; with
+    ``truths``, feedback on the first answers into the feedback log beside it."""
     payloads = PayloadLog(directory, 1.0, **log)
-    monitor = Monitor(window=500, min_samples=100, feedback_window=10, recent=10, payloads=payloads)
+    feedback = PayloadLog(directory.parent / "feedback", 1.0)
+    monitor = Monitor(
+        window=500,
+        min_samples=100,
+        feedback_window=10,
+        recent=1000,
+        payloads=payloads,
+        feedback_log=feedback,
+    )
     labels = ["healthy" if r["debt_ratio"] < 0.6 else "unhealthy" for r in rows]
     outputs = [{"label": label, "probability": 0.9} for label in labels]
-    monitor.record("credit_health", tag, rows, outputs, labels)
+    ids = monitor.record("credit_health", tag, rows, outputs, labels)
+    for prediction_id, truth in zip(ids, truths or [], strict=False):
+        monitor.feedback(prediction_id, truth, None, lambda model: set(CREDIT_TASK.labels))
     payloads.queue.join()
+    feedback.queue.join()
 
 
 class Document(HTMLParser):
@@ -185,3 +205,18 @@ def test_books_and_photos_report_their_reference_kinds(
     assert {"cold_start", "predicted rating", "brightness", "embedding_0"} <= set(document.plots)
     assert "chi-square p-value" in html or "Jensen-Shannon distance" in html
     assert "population stability index" in html and "Predicted ratings" in html
+
+
+def test_live_accuracy_per_window_from_the_feedback_log(
+    default_models: dict[str, str], tmp_path: Path, write_report: Callable[..., Any]
+) -> None:
+    directory = tmp_path / "state" / "payloads"  # the feedback log is its sibling
+    rows = credit_rows(200, seed=18)
+    labels = ["healthy" if r["debt_ratio"] < 0.6 else "unhealthy" for r in rows]
+    wrong = {"healthy": "unhealthy", "unhealthy": "healthy"}
+    truths = labels[:6] + [wrong[label] for label in labels[6:8]]  # 6 of 8 right
+    log_payloads(directory, default_models["credit_health"], rows, truths)
+    html, _ = write_report(directory)
+    assert '<tr data-feedback="0.75">' in html and "75.0%" in html
+    alone, _ = write_report(directory / "credit_health")  # a model's folder: no feedback
+    assert 'data-feedback="none"' in alone

@@ -406,6 +406,8 @@ def test_a_form_works_from_the_keyboard_alone(visit: Visit) -> None:
         if page.evaluate("document.activeElement.id") == "tab-books":
             break
     page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Monitoring")).to_be_focused()
+    page.keyboard.press("ArrowLeft")
     iris = page.get_by_role("tab", name="Iris")
     expect(iris).to_be_focused()
     expect(iris).to_have_attribute("aria-selected", "true")

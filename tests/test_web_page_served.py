@@ -34,9 +34,10 @@ def test_page_and_everything_it_loads_are_served_by_the_bundle(http: httpx.Clien
         "style.css": "text/css",
         "app.js": "text/javascript",
         "explanations.js": "text/javascript",
+        "monitoring.js": "text/javascript",
         "cover-placeholder.svg": "image/svg+xml",  # loaded by app.js
     }
-    assert [ref for ref in parser.found if ref != "../"] == list(kinds)[:4]  # "../": the API docs
+    assert [ref for ref in parser.found if ref != "../"] == list(kinds)[:5]  # "../": the API docs
     for asset, kind in kinds.items():
         response = http.get(f"/ui/{asset}")
         assert response.status_code == 200, asset

@@ -5,7 +5,7 @@
 
 const KEY_STORAGE = "model_bundle.api_key";
 const PLACEHOLDER_COVER = "cover-placeholder.svg";
-const TABS = ["books", "mask", "credit", "iris"];
+const TABS = ["books", "mask", "credit", "iris", "monitoring"];
 const SUGGESTIONS = 5;
 const RECOMMENDATIONS = 10;
 

@@ -1,7 +1,7 @@
 """A drift report of logged payloads, as one self-contained HTML file.
 
     python -m model_bundle.monitoring.report [PAYLOAD_DIR] [--model NAME]
-        [--out drift-report.html] [--window N] [--min-samples N]
+        [--out drift-report.html] [--window N] [--min-samples N] [--feedback DIR]
 
 PAYLOAD_DIR is the payload log directory (``<state dir>/payloads``, the default, holding one
 folder per model) or one model's folder. Rotated files are read too, oldest first. Each
@@ -10,18 +10,22 @@ window, read from the model store of ``BENTOML_HOME`` (as the server does); a ve
 from the store or stored without reference statistics is reported as "no reference", nothing
 guessed. The drift is computed by the live monitor's own code (``monitor.compare``): the
 latest ``--window`` rows in detail, and every consecutive window of that many rows over time.
-The logs hold no ground truth, so live accuracy is not in this report (``POST /drift`` has it).
+Live accuracy (or RMSE) per window comes from the feedback log (``<state dir>/feedback``,
+every feedback joined to its answer) when there is one.
 
 Why in ``model_bundle/`` and not ``scripts/``: operators run it beside a deployment, on the
-state directory and model store the server uses, and the Bento (hence the image) packs
-``model_bundle/`` but not ``scripts/`` (bentofile.yaml). Exit status 2: nothing to report
-(no such directory, no readable payload lines, no lines of ``--model``).
+state directory and model store the server uses, with the server's own drift code, like
+``model_bundle.admin`` and ``model_bundle.batch``; the Bento (hence the image) packs all of
+``model_bundle/`` and only chosen scripts (bentofile.yaml), and it needs no torch. Exit
+status 2: nothing to report (no such directory, no readable payload lines, no lines of
+``--model``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model_bundle.monitoring.feedback import Live
 from model_bundle.monitoring.monitor import compare, store_reference
 
 LOG_NAME = "payloads.jsonl"  # payloads.py's file; rotated copies end in .1, .2 ...
@@ -164,21 +169,65 @@ def model_report(
     }
 
 
+def feedback_windows(records: Sequence[dict[str, Any]], window: int) -> list[dict[str, Any]]:
+    """Live accuracy (labels) or RMSE (ratings) per consecutive window of logged feedback
+    (the server's ``<state dir>/feedback`` log: each answer's output with its ground truth),
+    scored as the live monitor scores it (feedback.Live)."""
+    windows = []
+    for start in range(0, len(records), window):
+        part = records[start : start + window]
+        kind = "rmse" if "rating" in part[0] else "accuracy"
+        live = Live(len(part))
+        for r in part:
+            output = r.get("outputs", {})
+            if kind == "rmse":
+                live.add((float(output.get("rating", math.nan)) - float(r["rating"])) ** 2, kind)
+            else:
+                live.add(float(str(output.get("label")) == str(r.get("label"))), kind)
+        windows.append(
+            {
+                "first": part[0].get("time"),
+                "last": part[-1].get("time"),
+                "count": len(part),
+                "kind": kind,
+                "value": round(live.score(kind), 6),
+            }
+        )
+    return windows
+
+
+def read_feedback(directory: Path | None) -> dict[str, Logs]:
+    """The feedback log's records per model; none when there is no log (an older server, or
+    no feedback yet)."""
+    if directory is None or not directory.is_dir():
+        return {}
+    try:
+        return read_logs(directory)
+    except NothingToReportError:
+        return {}
+
+
 def build(
     directory: Path,
     model: str | None,
     window: int,
     min_samples: int,
     lookup: Callable[[str], Any] = store_reference,
+    feedback: Path | None = None,
 ) -> list[dict[str, Any]]:
     logs = read_logs(directory)
+    truths = read_feedback(feedback)
     if model is not None:
         if model not in logs:
             raise NothingToReportError(
                 f"no payload lines of {model!r} under {directory}; logged: {sorted(logs)}"
             )
         logs = {model: logs[model]}
-    return [model_report(entry, window, min_samples, lookup) for entry in logs.values()]
+    reports = [model_report(entry, window, min_samples, lookup) for entry in logs.values()]
+    for entry in reports:
+        known = truths.get(entry["model"])
+        entry["feedback"] = feedback_windows(known.records, window) if known else []
+    return reports
 
 
 def positive(text: str) -> int:
@@ -207,6 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="only this model (its store name)")
     parser.add_argument("--out", type=Path, default=Path("drift-report.html"))
     parser.add_argument(
+        "--feedback",
+        type=Path,
+        help="the feedback log directory, for live accuracy / RMSE per window (default: "
+        "'feedback' beside PAYLOAD_DIR when that is <state dir>/payloads)",
+    )
+    parser.add_argument(
         "--window",
         type=positive,
         default=settings.drift_window,
@@ -219,8 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rows a window needs before drift is tested (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    feedback = args.feedback
+    if feedback is None and args.payloads.name == "payloads":
+        feedback = args.payloads.parent / "feedback"
     try:
-        reports = build(args.payloads, args.model, args.window, args.min_samples)
+        reports = build(args.payloads, args.model, args.window, args.min_samples, feedback=feedback)
     except NothingToReportError as problem:
         parser.exit(2, f"{parser.prog}: {problem}\n")
     args.out.write_text(render(reports, source=str(args.payloads)), encoding="utf-8")

@@ -185,7 +185,7 @@ def timeline(windows: Sequence[Mapping[str, Any]]) -> str:
     body = [
         f'<line x1="{pad}" y1="{y(0.5):.1f}" x2="{width - pad}" y2="{y(0.5):.1f}" '
         'stroke="#b3261e" stroke-dasharray="4 3"/>',
-        f'<text x="{width - pad}" y="{y(0.5) - 4:.1f}" text-anchor="end">drift at 50%</text>',
+        f'<text x="{pad + 4}" y="{y(0.5) - 4:.1f}">drift at 50%</text>',
         f'<text x="2" y="{y(1) + 3:.1f}">100%</text>',
         f'<text x="2" y="{y(0) + 3:.1f}">0%</text>',
         f'<text x="{pad}" y="{height - 4}">window 1</text>',
@@ -211,6 +211,28 @@ def timeline(windows: Sequence[Mapping[str, Any]]) -> str:
         "<table><caption>Consecutive windows</caption><tr><th>#</th><th>logged</th><th>rows</th>"
         "<th>status</th><th>features drifting</th><th>prediction shift</th><th>drifting</th></tr>"
         f"{rows}</table>"
+    )
+
+
+def feedback_section(windows: Sequence[Mapping[str, Any]]) -> str:
+    """Live accuracy or RMSE per window of the feedback log, as a table."""
+    if not windows:
+        return (
+            '<p class="meta" data-feedback="none">No feedback logged: live accuracy needs '
+            "the true labels sent to <code>POST /feedback</code>.</p>"
+        )
+    kind = windows[-1]["kind"]
+    title = "Live RMSE (rating points)" if kind == "rmse" else "Live accuracy"
+    rows = "".join(
+        f'<tr data-feedback="{w["value"]}"><td>{escape(str(w["first"]))} to '
+        f'{escape(str(w["last"]))}</td><td class="number">{w["count"]}</td>'
+        f'<td class="number">{number(w["value"]) if kind == "rmse" else percent(w["value"])}'
+        "</td></tr>"
+        for w in windows
+    )
+    return (
+        f"<h3>{title} from feedback</h3><table><caption>Per window of feedback</caption>"
+        f"<tr><th>feedback given</th><th>answers</th><th>{title.lower()}</th></tr>{rows}</table>"
     )
 
 
@@ -245,7 +267,8 @@ def model_section(report: Mapping[str, Any]) -> str:
         f"{escape(str(report['last']))}; versions: {versions}. Reference: "
         f"{escape(report['version'])}. Latest window: the last {window['filled']} rows.</p>"
         f'{skipped}{key}<div class="features">{cards}</div>'
-        f"{predictions_table(report['predictions'])}{timeline(report['windows'])}</section>"
+        f"{predictions_table(report['predictions'])}{timeline(report['windows'])}"
+        f"{feedback_section(report.get('feedback', []))}</section>"
     )
 
 
@@ -258,6 +281,6 @@ def render(reports: Sequence[Mapping[str, Any]], source: str) -> str:
         f"<title>Drift report · model_bundle</title><style>{CSS}</style></head><body>"
         f'<h1>Drift report</h1><p class="meta">From the payload logs in {escape(source)}, '
         f"made {made}. Each feature of the latest window against the reference stored with "
-        "the model (docs/MONITORING-GUIDE.md); live accuracy needs feedback and is on "
-        f"<code>POST /drift</code>.</p>{sections}</body></html>\n"
+        "the model (docs/MONITORING-GUIDE.md); live accuracy from the feedback log.</p>"
+        f"{sections}</body></html>\n"
     )
