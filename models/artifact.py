@@ -130,6 +130,14 @@ def save_artifact(
     return str(ref.tag)
 
 
+def stored_versions(name: str) -> list[bentoml.Model]:
+    """Every stored version of ``name`` (none stored: an empty list)."""
+    try:
+        return bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        return []
+
+
 def data_hash(*parts: pd.DataFrame | bytes) -> str:
     """A stable fingerprint of training data: sha256 of tables (as CSV) and raw bytes, in order."""
     digest = hashlib.sha256()

@@ -10,8 +10,6 @@ import pytest
 import torch
 from torchfm.model.ffm import FieldAwareFactorizationMachineModel
 
-from model_bundle.monitoring.monitor import Monitor
-from model_bundle.monitoring.payloads import PayloadLog
 from models.artifact import Artifact
 from models.books.featurizer import FIELDS, BookCatalogue, BookFeaturizer
 from models.books.model import BookRatingModel
@@ -20,6 +18,7 @@ from scripts.imports.books import import_checkpoint
 from scripts.sample_data import books as book_sample
 from scripts.train.book_data import load_book_crossing, load_boostcamp
 from tests.support.commands import run_module
+from tests.support.monitors import quiet_monitor
 
 NAME = "book_import_test"  # keeps the served book_rating:latest untouched
 
@@ -267,13 +266,7 @@ def test_a_reference_ratings_file_gives_cold_start_shares_and_the_rating_distrib
     assert metadata["reference"]["predictions"]["rows"] == 200
 
     def report(reasons: list[str], ratings: list[float]) -> dict:
-        monitor = Monitor(
-            window=200,
-            min_samples=100,
-            feedback_window=10,
-            recent=10,
-            payloads=PayloadLog(tmp_path / "payloads", 0.0),
-        )
+        monitor = quiet_monitor(tmp_path)
         rows = [{"cold_start": r} for r in reasons]
         outputs = [{"rating": r, "cold_start": False} for r in ratings]
         monitor.record(NAME, tag, rows, outputs, ratings)

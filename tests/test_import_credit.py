@@ -13,14 +13,13 @@ import torch
 from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
 from torch import nn
 
-from model_bundle.monitoring.monitor import Monitor
-from model_bundle.monitoring.payloads import PayloadLog
 from models.artifact import Artifact
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK
 from models.tabular.network import build_network, load_classifier
 from scripts.imports.credit import import_model
 from scripts.train.datasets import iris
 from tests.support.commands import run_module
+from tests.support.monitors import quiet_monitor
 
 NAME = "credit_import_test"  # keeps the served credit_health:latest untouched
 
@@ -166,13 +165,7 @@ def reference_file(tmp_path: Path, labelled: bool = True, rows: int = 300) -> Pa
 
 def drift_status(tag: str, rows: list[dict[str, float]], tmp_path: Path) -> dict[str, Any]:
     """The monitor's report (the store's reference, as served) after ``rows`` of traffic."""
-    monitor = Monitor(
-        window=500,
-        min_samples=100,
-        feedback_window=10,
-        recent=10,
-        payloads=PayloadLog(tmp_path / "payloads", 0.0),
-    )
+    monitor = quiet_monitor(tmp_path, window=500)
     outputs = [{"label": "healthy", "probability": 0.9}] * len(rows)
     monitor.record(NAME, tag, rows, outputs, ["healthy"] * len(rows))
     return monitor.model_report(NAME)

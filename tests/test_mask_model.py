@@ -10,8 +10,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from model_bundle.monitoring.monitor import Monitor
-from model_bundle.monitoring.payloads import PayloadLog
 from model_bundle.monitoring.reference import project
 from models.artifact import Artifact
 from models.mask.contract import Preprocessing, resize
@@ -22,6 +20,7 @@ from scripts.imports.mask import import_checkpoint
 from scripts.sample_data import mask as mask_sample
 from tests.support.commands import run_module
 from tests.support.images import decompression_bomb, encode, face, truncated_jpeg
+from tests.support.monitors import quiet_monitor
 
 NAME = "mask_import_test"  # keeps the served mask_classifier:latest untouched
 BASELINE = Preprocessing()  # 128 x 96 and the baseline's mean/std
@@ -147,13 +146,7 @@ def test_image_statistics_are_the_model_inputs_luma_and_the_uploads_size() -> No
 
 
 def mask_report(tag: str, statistics: list[dict[str, float]], tmp_path: Path) -> dict:
-    monitor = Monitor(
-        window=200,
-        min_samples=50,
-        feedback_window=10,
-        recent=10,
-        payloads=PayloadLog(tmp_path / "payloads", 0.0),
-    )
+    monitor = quiet_monitor(tmp_path, min_samples=50)
     outputs = [{"label": "0", "probability": 0.5}] * len(statistics)
     monitor.record(NAME, tag, statistics, outputs, ["0"] * len(statistics))
     return monitor.model_report(NAME)

@@ -20,8 +20,6 @@ import numpy as np
 import pytest
 import torch
 
-from model_bundle.monitoring.monitor import Monitor
-from model_bundle.monitoring.payloads import PayloadLog
 from models.artifact import Artifact
 from models.books.model import BookRatingModel
 from models.books.network import FieldAwareFactorizationMachine
@@ -37,6 +35,7 @@ from scripts.train.books import FFMConfig, train_on
 from scripts.train.datasets import credit_sample, iris
 from scripts.train.mask import train as train_mask
 from scripts.train.tabular import TrainingConfig, train_tabular
+from tests.support.monitors import quiet_monitor
 from tests.support.server import ROOT
 
 mlflow = pytest.importorskip("mlflow")
@@ -159,13 +158,7 @@ def test_a_reference_file_gives_the_import_its_drift_reference_and_calibration(
     metadata = Artifact.load(tag).metadata
     assert metadata["reference"]["features"]["debt_ratio"]["rows"] == 200
     assert metadata["calibration"]["holdout_rows"] == 200
-    monitor = Monitor(
-        window=200,
-        min_samples=100,
-        feedback_window=10,
-        recent=10,
-        payloads=PayloadLog(tmp_path / "payloads", 0.0),
-    )
+    monitor = quiet_monitor(tmp_path)
     rows = frame[list(CREDIT_TASK.features)].to_dict("records")
     monitor.record(NAME, tag, rows, [{"label": "healthy"}] * 200, ["healthy"] * 200)
     report = monitor.model_report(NAME)

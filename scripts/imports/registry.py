@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bentoml
 import torch
+
+from models.artifact import stored_versions
 
 URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
@@ -174,11 +175,7 @@ def run_document(client: Any, registered: Registered, file: str) -> dict[str, An
 
 def stored_tag(name: str, registered: Registered) -> str | None:
     """The store's tag of an earlier import of the same registered version, if any."""
-    try:
-        models = bentoml.models.list(name)
-    except bentoml.exceptions.NotFound:
-        return None
-    for model in models:
+    for model in stored_versions(name):
         lineage = model.info.metadata.get("mlflow") or {}
         if (
             lineage.get("registered_name") == registered.name

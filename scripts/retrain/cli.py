@@ -35,10 +35,10 @@ import os
 import sys
 from typing import Any
 
-import bentoml
 import httpx
 
 from model_bundle import admin
+from models.artifact import stored_versions
 from models.tabular.contract import TASKS
 from scripts.retrain.evaluate import decide
 from scripts.retrain.family import Family
@@ -82,11 +82,7 @@ def drifting(url: str, api_key: str | None, model: str) -> str:
 
 def registered_with(name: str, digest: str) -> str | None:
     """The stored version of ``name`` trained on exactly this data, if any."""
-    try:
-        stored = bentoml.models.list(name)
-    except bentoml.exceptions.NotFound:
-        return None
-    for model in stored:
+    for model in stored_versions(name):
         if (model.info.metadata.get("lineage") or {}).get("data_hash") == digest:
             return str(model.tag)
     return None
