@@ -104,6 +104,12 @@ class MaskFamily:
         group.add_argument("--per-class", type=int, default=40, help="synthetic faces per class")
         group.add_argument("--epochs", type=int, default=25)
         group.add_argument("--temperature-scaling", action="store_true")
+        group.add_argument(
+            "--from-scratch",
+            action="store_true",
+            help="random initial weights (default: fine-tune the primary when it is the same "
+            "network at the same input size)",
+        )
 
     def read(self, options: argparse.Namespace) -> Photos:
         if options.photos is None:
@@ -118,6 +124,7 @@ class MaskFamily:
         base = "none" if options.no_base else f"per_class={options.per_class}"
         choices = f"base={base} seed={options.seed} epochs={options.epochs}"
         choices += f" temperature_scaling={options.temperature_scaling}"
+        choices += f" from_scratch={options.from_scratch}"
         return data_hash(table, choices.encode())
 
     def split(self, options: argparse.Namespace, data: Photos) -> tuple[Photos, Photos]:
@@ -138,6 +145,13 @@ class MaskFamily:
             "none" if options.no_base else f"mask_sample per_class={options.per_class}"
         )
         lineage["holdout"] = "a fifth of every class of the new photos"
+        parent = Artifact.load(lineage["parent"])
+        start = None
+        if not options.from_scratch and parent.weights == "state_dict":
+            prep = Preprocessing.from_metadata(parent.metadata["preprocessing"])
+            if prep == DEFAULT_PREPROCESSING:  # the same network at the same input size
+                start = parent.state_dict()
+        lineage["started_from"] = lineage["parent"] if start is not None else "random weights"
         return train(
             options.per_class,
             options.epochs,
@@ -149,6 +163,7 @@ class MaskFamily:
             base=not options.no_base,
             lineage=lineage,
             source=f"scripts.retrain from {lineage['parent']}",
+            initial=start,
         )
 
     def score(self, tag: str, holdout: Photos) -> float:

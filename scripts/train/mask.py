@@ -73,11 +73,13 @@ def train(
     base: bool = True,
     lineage: dict[str, Any] | None = None,
     source: str | None = None,
+    initial: dict[str, torch.Tensor] | None = None,
 ) -> str:
     """Train on ``per_class`` synthetic faces of every class (unless ``base`` is False) and
     the ``extra`` labelled images; judge on ``holdout`` (default: a fifth of every class of
     the training images, held out of training). ``lineage`` is stored as it is (a retrain's
-    parent, data hash and rows). The defaults train the default version."""
+    parent, data hash and rows); ``initial``: weights to start from (a retrain fine-tunes
+    its parent) instead of a random initialisation. The defaults train the default version."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     prep = DEFAULT_PREPROCESSING
@@ -100,6 +102,8 @@ def train(
     print(f"mask_classifier: {len(y_train)} training images, {len(y_held)} held out, {prep}")
 
     model = MaskBaseModel()
+    if initial is not None:
+        model.load_state_dict(initial)
     optimiser = torch.optim.Adam(model.parameters())
     batches = -(-len(y_train) // BATCH_SIZE)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
