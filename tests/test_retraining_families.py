@@ -173,7 +173,7 @@ def test_mask_retrain_is_better_on_darker_photos(
     tag = family.train(opts, rows, holdout, lineage_of(family, opts, data, primary))
     before, after = family.score(primary, holdout), family.score(tag, holdout)
     print(f"mask_classifier held-out balanced accuracy: primary {before:.4f}, new {after:.4f}")
-    assert after > before + 0.15, (before, after)
+    assert after > before + 0.1, (before, after)
     metadata = Artifact.load(tag).metadata
     assert metadata["lineage"]["parent"] == primary
     assert metadata["lineage"]["started_from"] == primary  # fine-tuned, not from scratch
