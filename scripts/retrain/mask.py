@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from rich.progress import track
 
 from model_bundle.batch.files import image_table
@@ -26,18 +27,20 @@ from models.artifact import Artifact, data_hash
 from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.images import InvalidImageError, load_rgb
 from models.mask.network import MaskClassifier
+from models.mask.statistics import image_statistics
 from scripts.retrain.evaluate import balanced_accuracy
 from scripts.retrain.rows import DataError
-from scripts.train.mask import DEFAULT_PREPROCESSING, train
+from scripts.train.mask import DEFAULT_PREPROCESSING, Labelled, train
 
 CLASS_FOLDERS = {str(c): c for c in range(NUM_CLASSES)}
 SCORE_BATCH = 256  # images per forward pass when judging
 
 
-def decoded(file: Path, prep: Preprocessing) -> np.ndarray:
-    """One photo resized for a model's input, or DataError naming the file."""
+def decoded(file: Path, prep: Preprocessing) -> tuple[Image.Image, np.ndarray]:
+    """One photo as uploaded and resized for a model's input, or DataError naming the file."""
     try:
-        return resize(load_rgb(file.read_bytes(), settings.max_image_pixels), prep)
+        image = load_rgb(file.read_bytes(), settings.max_image_pixels)
+        return image, resize(image, prep)
     except InvalidImageError as error:
         raise DataError(f"{file}: {error}") from None
     except OSError as error:
@@ -54,6 +57,11 @@ class Photos:
     labels: np.ndarray  # int64 [N]
     hashes: list[str]
     images: np.ndarray  # uint8 [N, H, W, 3] at DEFAULT_PREPROCESSING
+    statistics: list[dict[str, float]]  # per photo, as the drift reference keeps them
+
+    @property
+    def labelled(self) -> Labelled:
+        return self.labels, self.images, self.statistics
 
     def subset(self, keep: np.ndarray) -> Photos:
         indices = np.flatnonzero(keep)
@@ -63,13 +71,14 @@ class Photos:
             self.labels[indices],
             [self.hashes[i] for i in indices],
             self.images[indices],
+            [self.statistics[i] for i in indices],
         )
 
     def resized(self, prep: Preprocessing) -> np.ndarray:
         """The photos at another model's input size (decoded again from the files)."""
         if prep == DEFAULT_PREPROCESSING:
             return self.images
-        return np.stack([decoded(self.folder / path, prep) for path in self.paths])
+        return np.stack([decoded(self.folder / path, prep)[1] for path in self.paths])
 
 
 def read_photos(folder: Path) -> Photos:
@@ -78,7 +87,7 @@ def read_photos(folder: Path) -> Photos:
     paths = image_table(folder)["path"].tolist()
     if not paths:
         raise DataError(f"{folder}: no photos (JPEG, PNG, WebP or BMP in DIR/<class id>/)")
-    labels, hashes, images = [], [], []
+    labels, hashes, images, statistics = [], [], [], []
     for path in track(paths, description="reading photos"):
         parts = Path(path).parts
         if len(parts) < 2 or parts[0] not in CLASS_FOLDERS:
@@ -87,8 +96,11 @@ def read_photos(folder: Path) -> Photos:
             )
         labels.append(CLASS_FOLDERS[parts[0]])
         hashes.append(hashlib.sha256((folder / path).read_bytes()).hexdigest())
-        images.append(decoded(folder / path, DEFAULT_PREPROCESSING))
-    return Photos(folder, paths, np.array(labels, np.int64), hashes, np.stack(images))
+        image, pixels = decoded(folder / path, DEFAULT_PREPROCESSING)
+        images.append(pixels)
+        statistics.append(image_statistics(image, pixels))
+    labelled = np.array(labels, np.int64)
+    return Photos(folder, paths, labelled, hashes, np.stack(images), statistics)
 
 
 @dataclass(frozen=True)
@@ -158,8 +170,8 @@ class MaskFamily:
             options.seed,
             options.name or "mask_classifier",
             options.temperature_scaling,
-            extra=(rows.labels, rows.images),
-            holdout=(holdout.labels, holdout.images),
+            extra=rows.labelled,
+            holdout=holdout.labelled,
             base=not options.no_base,
             lineage=lineage,
             source=f"scripts.retrain from {lineage['parent']}",
