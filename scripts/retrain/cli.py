@@ -9,7 +9,7 @@
     book_rating:          --ratings new.csv ... [--data-dir DIR] [--layout boostcamp|ids]
                           [--epochs 30]
     mask_classifier:      --photos DIR [--no-base] [--per-class 40] [--epochs 25]
-                          [--temperature-scaling]
+                          [--from-scratch] [--temperature-scaling]
 
 1. Asks the bundle what it serves (the primary to beat); with ``--if-drift``, stops unless
    the bundle's drift report says the model drifts.
