@@ -236,6 +236,7 @@ def admin_state(server: Server, model: str) -> dict:
     return next(m for m in listing["models"] if m["model"] == model)
 
 
+@pytest.mark.e2e  # its own server (separate_server), not a server fixture
 def test_book_retrain_through_the_cli_goes_out_as_a_canary(
     bundle: Server, book_files: tuple[Path, Path]
 ) -> None:
@@ -263,6 +264,7 @@ def test_book_retrain_through_the_cli_goes_out_as_a_canary(
     assert answer.status_code == 200, answer.text  # the bundle serves on, the candidate out
 
 
+@pytest.mark.e2e  # its own server (separate_server), not a server fixture
 def test_mask_retrain_through_the_cli_goes_out_as_a_canary(
     bundle: Server, dark_photos: Path
 ) -> None:
