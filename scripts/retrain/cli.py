@@ -5,16 +5,26 @@
         [--if-drift] [--url URL] [--admin-key KEY] [--api-key KEY]
 
     credit_health, iris:  --data new.csv ... [--holdout clean.csv] [--feedback DIR | --no-feedback]
+                          [--epochs 40]
+    book_rating:          --ratings new.csv ... [--data-dir DIR] [--layout boostcamp|ids]
+                          [--epochs 30]
+    mask_classifier:      --photos DIR [--no-base] [--per-class 40] [--epochs 25]
+                          [--from-scratch] [--temperature-scaling]
 
 1. Asks the bundle what it serves (the primary to beat); with ``--if-drift``, stops unless
    the bundle's drift report says the model drifts.
 2. Reads the new data (the family's: for the tabular models the files, CSV or Parquet with
    the features and ``label`` checked by the API's own rules, and the feedback the bundle
-   joined to its answers, from its feedback log).
+   joined to its answers, from its feedback log; for book_rating the new ``user_id, isbn,
+   rating`` rows, checked as the training data is, added to the Boostcamp CSVs of
+   ``--data-dir`` or by default to the generated sample the default version is trained on;
+   for mask_classifier the photos of DIR/<class id 0..17>/, decoded as uploads are, added
+   to the synthetic faces unless ``--no-base``).
 3. Idempotent: the rows' hash is the new version's ``lineage.data_hash``; when the store
    holds a version with it, nothing is trained again (a run interrupted after training
    resumes at the decision).
-4. Trains on all rows but a held-out part (or on all of them when ``--holdout`` is given),
+4. Trains on all rows but a held-out part (20 % of the rows; of the new ratings; a fifth of
+   every class of the new photos; or, tabular, all rows when ``--holdout`` is given),
    stores the version with its lineage (parent, data hash, rows, files) and, when
    ``MLFLOW_TRACKING_URI`` is set, an MLflow run.
 5. Judges the primary and the new version on the same held-out rows, through the code that
@@ -40,13 +50,16 @@ import httpx
 from model_bundle import admin
 from models.artifact import stored_versions
 from models.tabular.contract import TASKS
+from scripts.retrain.books import BooksFamily
 from scripts.retrain.evaluate import decide
 from scripts.retrain.family import Family
+from scripts.retrain.mask import MaskFamily
 from scripts.retrain.rows import DataError
 from scripts.retrain.tabular import TabularFamily
 
 MIN_ROWS = 50  # fewer labelled rows than this cannot be split and judged
 FAMILIES: dict[str, Family] = {name: TabularFamily(task) for name, task in TASKS.items()}
+FAMILIES.update(book_rating=BooksFamily(), mask_classifier=MaskFamily())
 
 
 def parser(family: Family | None = None) -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from model_bundle.settings import settings
 from models.artifact import Artifact, data_hash
 from models.tabular.contract import TabularTask
 from models.tabular.network import load_classifier
+from scripts.retrain.evaluate import balanced_accuracy
 from scripts.retrain.rows import read_feedback, read_files
 from scripts.train.tabular import TrainingConfig, split, train_tabular
 
@@ -75,13 +76,10 @@ class TabularFamily:
         )
 
     def score(self, tag: str, holdout: pd.DataFrame) -> float:
-        """Balanced accuracy, the mean recall over the classes present: a model answering the
-        majority class always scores 1 / classes however imbalanced the rows (plain accuracy
-        would reward it, and a retrain on shuffled labels learns exactly that)."""
+        """Balanced accuracy (evaluate.balanced_accuracy), through the served classifier."""
         classifier = load_classifier(Artifact.load(tag), self.task)
         x = torch.tensor(holdout[list(self.task.features)].to_numpy(np.float32))
         with torch.inference_mode():
             predicted = classifier(x).argmax(dim=1).numpy()
         truth = np.array([self.task.labels.index(label) for label in holdout["label"]])
-        recalls = [float((predicted[truth == c] == c).mean()) for c in np.unique(truth)]
-        return round(float(np.mean(recalls)), 4)
+        return balanced_accuracy(predicted, truth)

@@ -62,16 +62,25 @@ def read_csv(path: Path, report: LoadReport, **options: object) -> pd.DataFrame:
     return pd.read_csv(path, engine="python", on_bad_lines=bad_line, **options)
 
 
+def rating_checks(frame: pd.DataFrame, *, rated: bool) -> dict[str, pd.Series]:
+    """Per column, which rows hold a valid value: an integer user_id, an isbn of 1 to 32
+    characters and (if ``rated``) a rating 1..10. The one definition of a valid rating row:
+    training drops (and counts) the others, a retrain refuses them by row."""
+    user_id = pd.to_numeric(frame["user_id"], errors="coerce")
+    isbn = frame["isbn"].notna() & frame["isbn"].astype(str).str.len().between(1, 32)
+    checks = {"user_id": user_id.notna() & (user_id % 1 == 0), "isbn": isbn}
+    if rated:
+        checks["rating"] = pd.to_numeric(frame["rating"], errors="coerce").between(*RATING_RANGE)
+    return checks
+
+
 def valid_ratings(
     frame: pd.DataFrame, file: str, report: LoadReport, *, rated: bool
 ) -> pd.DataFrame:
     """Rows with an integer user_id, a non-empty isbn and (if ``rated``) a rating 1..10."""
     user_id = pd.to_numeric(frame["user_id"], errors="coerce")
-    ok = user_id.notna() & (user_id % 1 == 0) & frame["isbn"].notna()
-    ok &= frame["isbn"].astype(str).str.len().between(1, 32)
-    if rated:
-        rating = pd.to_numeric(frame["rating"], errors="coerce")
-        ok &= rating.between(*RATING_RANGE)
+    ok = np.logical_and.reduce(list(rating_checks(frame, rated=rated).values()))
+    ok = pd.Series(ok, index=frame.index)
     if bad := int((~ok).sum()):
         report.add(file, f"invalid values {tuple(frame[~ok].iloc[0])}", count=bad)
     clean = frame[ok].copy()

@@ -149,8 +149,10 @@ def train_on(
     config: FFMConfig,
     source: str,
     name: str = BOOK_RATING.name,
+    lineage: dict[str, Any] | None = None,
 ) -> str:
-    """Train, store as ``name`` and log the run to MLflow when asked; return the store tag."""
+    """Train, store as ``name`` and log the run to MLflow when asked; return the store tag.
+    ``lineage``: stored as it is (a retrain's parent version, data hash and rows)."""
     started = time.perf_counter()
     featurizer = BookFeaturizer.fit(
         data.users, data.books, data.train, data.test, data.submission, layout
@@ -170,16 +172,16 @@ def train_on(
     )
     books = BookRatingModel(model, featurizer, catalogue, OUTPUT)
     digest = data_hash(data.train, data.users, data.books)
-    tag = books.save(
-        {
-            "metrics": metrics,
-            "data_hash": digest,
-            "source": source,
-            "age_fill": featurizer.age_fill,
-            "reference": training_reference(books, data, config),
-        },
-        name=name,
-    )
+    metadata: dict[str, Any] = {
+        "metrics": metrics,
+        "data_hash": digest,
+        "source": source,
+        "age_fill": featurizer.age_fill,
+        "reference": training_reference(books, data, config),
+    }
+    if lineage is not None:
+        metadata["lineage"] = lineage
+    tag = books.save(metadata, name=name)
     print(f"book_rating: saved {tag}")
     log_training_run(
         name,
@@ -197,14 +199,19 @@ def train(data_dir: Path | None = None, layout: Layout = "boostcamp", seed: int 
         data = load_boostcamp(data_dir)
         print(data.report.summary())
         return train_on(data, layout, FFMConfig(seed=seed), f"scripts.train.books ({data_dir})")
+    return train_on(
+        sample(seed), layout, FFMConfig(seed=seed), f"scripts.train.books ({SAMPLE} seed={seed})"
+    )
+
+
+SAMPLE = "book_sample small"  # what the default version is trained on
+
+
+def sample(seed: int = 0) -> BookData:
+    """The generated sample the default version is trained on (size "small"), read back as
+    the CSVs are: the same frames a retrain starts from."""
     with tempfile.TemporaryDirectory() as tmp:
-        data = load_boostcamp(book_sample.write(Path(tmp), "small", seed))
-        return train_on(
-            data,
-            layout,
-            FFMConfig(seed=seed),
-            f"scripts.train.books (book_sample small seed={seed})",
-        )
+        return load_boostcamp(book_sample.write(Path(tmp), "small", seed))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,28 +46,64 @@ def macro_f1(predicted: np.ndarray, actual: np.ndarray, classes: int = NUM_CLASS
     return float(np.mean(scores))
 
 
+# Labelled images: class ids int64 [N], the images resized to the training input uint8
+# [N, H, W, 3], and each image's statistics (models/mask/statistics.py: the drift reference's)
+Labelled = tuple[np.ndarray, np.ndarray, list[dict[str, float]]]
+
+
+def synthetic(per_class: int, seed: int, prep: Preprocessing = DEFAULT_PREPROCESSING) -> Labelled:
+    """The synthetic faces (scripts.sample_data.mask) the default version is trained on."""
+    labelled = [(c, image, resize(image, prep)) for c, image in faces(per_class, seed)]
+    return (
+        np.array([c for c, _, _ in labelled]),
+        np.stack([pixels for _, _, pixels in labelled]),
+        [image_statistics(image, pixels) for _, image, pixels in labelled],
+    )
+
+
 def train(
     per_class: int = 40,
     epochs: int = 25,
     seed: int = 0,
     name: str = MASK_CLASSIFIER.name,
     temperature_scaling: bool = False,
+    *,
+    extra: Labelled | None = None,
+    holdout: Labelled | None = None,
+    base: bool = True,
+    lineage: dict[str, Any] | None = None,
+    source: str | None = None,
+    initial: dict[str, torch.Tensor] | None = None,
 ) -> str:
+    """Train on ``per_class`` synthetic faces of every class (unless ``base`` is False) and
+    the ``extra`` labelled images; judge on ``holdout`` (default: a fifth of every class of
+    the training images, held out of training). ``lineage`` is stored as it is (a retrain's
+    parent, data hash and rows); ``initial``: weights to start from (a retrain fine-tunes
+    its parent) instead of a random initialisation. The defaults train the default version."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     prep = DEFAULT_PREPROCESSING
-    labelled = [(c, image, resize(image, prep)) for c, image in faces(per_class, seed)]
-    labels = np.array([c for c, _, _ in labelled])
-    images = np.stack([pixels for _, _, pixels in labelled])
-    statistics = [image_statistics(image, pixels) for _, image, pixels in labelled]
+    parts = [synthetic(per_class, seed, prep)] if base else []
+    parts += [extra] if extra is not None else []
+    if not parts:
+        raise ValueError("nothing to train on: no synthetic faces and no extra images")
+    labels = np.concatenate([part[0] for part in parts])
+    images = np.concatenate([part[1] for part in parts])
+    statistics = [stats for part in parts for stats in part[2]]
     held = np.zeros(len(labels), bool)
-    for c in range(NUM_CLASSES):  # hold out a fifth of every class
-        held[np.flatnonzero(labels == c)[: max(1, per_class // 5)]] = True
+    if holdout is None:
+        for c in range(NUM_CLASSES):  # hold out a fifth of every class
+            members = np.flatnonzero(labels == c)
+            held[members[: max(1, len(members) // 5)]] = True
+        x_held, y_held = normalise(images[held], prep), labels[held]
+    else:
+        x_held, y_held = normalise(holdout[1], prep), holdout[0]
     x_train, y_train = normalise(images[~held], prep), torch.from_numpy(labels[~held])
-    x_held, y_held = normalise(images[held], prep), labels[held]
     print(f"mask_classifier: {len(y_train)} training images, {len(y_held)} held out, {prep}")
 
     model = MaskBaseModel()
+    if initial is not None:
+        model.load_state_dict(initial)
     optimiser = torch.optim.Adam(model.parameters())
     batches = -(-len(y_train) // BATCH_SIZE)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -114,8 +151,10 @@ def train(
         prep,
         metrics=metrics,
         data_hash=data_hash(images.tobytes(), labels.tobytes()),
-        source=f"scripts.train.mask (mask_sample per_class={per_class} seed={seed})",
+        source=source or f"scripts.train.mask (mask_sample per_class={per_class} seed={seed})",
     )
+    if lineage is not None:
+        metadata["lineage"] = lineage
     metadata["calibration"] = calibration(
         held_logits, np.asarray(y_held), scaling=temperature_scaling
     )
