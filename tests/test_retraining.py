@@ -24,6 +24,7 @@ from scripts.train.datasets import credit_sample
 from tests.conftest import BENTOML_HOME
 from tests.support.server import ROOT, Server, separate_server
 
+pytestmark = pytest.mark.e2e  # its own server (separate_server is not an auto-marking fixture)
 ADMIN_KEY = "retrain-admin-key-2c4e"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 NAME = "credit_retrain_test"  # not credit_health: other servers of the session serve :latest
