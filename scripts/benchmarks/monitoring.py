@@ -13,8 +13,8 @@ landed, and this tree with payload sampling at 0, at its default and at 1. With 
 report is docs/MONITORING.md.
 
 A shift is one function (a :class:`Shift`): the rows of in-distribution and of shifted
-traffic for one model. Book users and photos have none yet: their artifacts hold no
-reference statistics, and their rows say so.
+traffic for one model, as the front records them (for photos, their statistics and their
+embedding's components as the stored model gives them).
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ class Traffic:
     model: str
     tag: str
     rows: Rows
-    labels: list[str | None]
+    labels: list[Any]  # predicted labels; a book's predicted ratings
 
-    def draw(self, count: int, rng: np.random.Generator) -> tuple[Rows, list[str | None]]:
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[Rows, list[Any]]:
         picked = rng.integers(0, len(self.rows), count)
         return [self.rows[i] for i in picked], [self.labels[i] for i in picked]
 
@@ -118,16 +118,62 @@ def credit_in_percent() -> tuple[Traffic, Traffic]:
     return credit(), credit(in_percent)
 
 
-def new_book_users() -> None:
-    """To add once book_rating stores reference statistics: rows of users the model never
-    saw (the front records each answer's features), as (training users, new users)."""
-    return None
+def book_traffic(users: Sequence[int]) -> Traffic:
+    """Each of ``users`` rating random books of the catalogue, answered by the stored model,
+    as the front records them: the cold-start reason, and the rating as the 'label'."""
+    from models.books.model import BookRatingModel
+
+    model = BookRatingModel.load(Artifact.load(f"{BOOK_RATING.name}:latest"))
+    rng = np.random.default_rng(0)
+    isbns = rng.choice(np.asarray(model.featurizer.isbns), len(users))
+    answers = model.rate([(int(u), str(i)) for u, i in zip(users, isbns, strict=True)])
+    rows = [{"cold_start": a.get("reason") or "known"} for a in answers]
+    return Traffic(
+        BOOK_RATING.name, str(model_tag(BOOK_RATING.name)), rows, [a["rating"] for a in answers]
+    )
 
 
-def darker_photos() -> None:
-    """To add once mask_classifier stores reference statistics: the image statistics the
-    front records of the sample photos, as they are and darkened."""
-    return None
+def new_book_users() -> tuple[Traffic, Traffic]:
+    """Users the model was trained on, against users it never saw (ids past the largest)."""
+    from models.books.model import BookRatingModel
+
+    known = BookRatingModel.load(Artifact.load(f"{BOOK_RATING.name}:latest")).featurizer.user_ids
+    rng = np.random.default_rng(1)
+    strangers = int(np.max(known)) + 1 + np.arange(2000)
+    return book_traffic(rng.choice(np.asarray(known), 2000)), book_traffic(strangers)
+
+
+def photo_traffic(darken: float) -> Traffic:
+    """The sample faces (brightness scaled by ``darken``) as the front records them: each
+    photo's statistics and its embedding's drift components, from the stored model."""
+    from PIL import ImageEnhance
+
+    from models.mask.contract import resize
+    from models.mask.network import MaskClassifier
+    from models.mask.statistics import image_statistics
+    from scripts.sample_data.mask import faces
+
+    artifact = Artifact.load(f"{MASK_CLASSIFIER.name}:latest")
+    model = MaskClassifier(artifact)
+    photos = [ImageEnhance.Brightness(image).enhance(darken) for _, image in faces(12, seed=9)]
+    pixels = np.stack([resize(photo, model.prep) for photo in photos])
+    answered = model.classify_with_embedding(pixels)
+    rows, labels = [], []
+    for photo, resized, answer in zip(photos, pixels, answered, strict=True):
+        row = image_statistics(photo, resized)
+        row.update({f"embedding_{i}": float(v) for i, v in enumerate(answer[18:])})
+        rows.append(row)
+        labels.append(str(int(np.argmax(answer[:18]))))
+    return Traffic(MASK_CLASSIFIER.name, str(artifact.tag), rows, labels)
+
+
+def darker_photos() -> tuple[Traffic, Traffic]:
+    """The sample photos as they are, against the same photos at 60% of their brightness."""
+    return photo_traffic(1.0), photo_traffic(0.6)
+
+
+def model_tag(name: str) -> str:
+    return str(Artifact.load(f"{name}:latest").tag)
 
 
 SHIFTS = (
@@ -140,6 +186,8 @@ SHIFTS = (
 IN_DISTRIBUTION: dict[str, Callable[[], Traffic]] = {
     CREDIT_TASK.name: credit,
     IRIS_TASK.name: iris_traffic,
+    BOOK_RATING.name: lambda: new_book_users()[0],
+    MASK_CLASSIFIER.name: lambda: darker_photos()[0],
 }
 
 
@@ -167,10 +215,14 @@ def new_monitor(sample_rate: float = 0.0, directory: Path | None = None) -> Moni
     )
 
 
-def record(monitor: Monitor, traffic: Traffic, rows: Rows, labels: Sequence[str | None]) -> None:
-    """One request per item, as the front records single answers."""
+def record(monitor: Monitor, traffic: Traffic, rows: Rows, labels: Sequence[Any]) -> None:
+    """One request per item, as the front records single answers (a book's 'label' is its
+    predicted rating, as front.py records it)."""
     for row, label in zip(rows, labels, strict=True):
-        output = {"label": label, "probability": 1.0}
+        if traffic.model == BOOK_RATING.name:
+            output = {"rating": label, "cold_start": row["cold_start"] != "known"}
+        else:
+            output = {"label": label, "probability": 1.0}
         monitor.record(traffic.model, traffic.tag, [row], [output], [label])
 
 
