@@ -114,6 +114,44 @@ def test_monitoring_tab_draws_the_servers_drift_report(visit: Visit, http: httpx
     expect(page.locator('article[data-model="iris"]')).to_be_visible()
 
 
+def test_monitoring_tab_draws_embedding_components_and_predicted_ratings(
+    visit: Visit, http: httpx.Client
+) -> None:
+    """Photos' embedding components and the book rating's histogram carry decile edges, not
+    categories: the tab drew nothing (a TypeError) once both windows were full."""
+    strangers = [{"user_id": 20_000_000 + n, "isbn": "0000000000"} for n in range(120)]
+    assert http.post("/rate_books", json={"items": strangers}).status_code == 200
+    for start in range(0, 120, 30):
+        photos = [
+            ("images", (f"{n}.jpg", jpeg(class_id=n % 18, seed=n), "image/jpeg"))
+            for n in range(start, start + 30)
+        ]
+        assert http.post("/classify_masks", files=photos).status_code == 200
+    expected = {m["model"]: m for m in http.post("/drift", json={}).json()["models"]}
+    books, masks = expected["book_rating"], expected["mask_classifier"]
+    assert books["status"] in ("ok", "drift") and masks["status"] in ("ok", "drift")
+
+    page = visit.open("monitoring")
+    for name, model in expected.items():
+        check_status(page.locator(f'article[data-model="{name}"]'), model)
+    article = page.locator('article[data-model="mask_classifier"]')
+    components = [f for f in masks["features"] if f["kind"] == "embedding"]
+    assert components
+    for feature in components:
+        card = article.locator(f'figure[data-feature="{feature["feature"]}"]')
+        assert numbers(card.locator("rect.live"), "data-count") == feature["live"]["counts"]
+        expect(card.locator(".test")).to_contain_text("population stability index")
+    ratings = page.locator(
+        'article[data-model="book_rating"] figure[data-feature="predicted_rating"]'
+    )
+    live = books["predictions"]["live"]["counts"]
+    assert numbers(ratings.locator("rect.live"), "data-count") == live and sum(live) >= 120
+    reference = books["predictions"]["reference"]["counts"]
+    assert numbers(ratings.locator("rect.reference"), "data-count") == reference
+    shift = page.locator('article[data-model="book_rating"] .predictions .shift')
+    expect(shift).to_contain_text(f"Prediction shift {books['predictions']['shift']:.4g}")
+
+
 def test_a_fresh_server_shows_collecting_and_no_reference_with_their_sentences(
     browser: Browser, own_server
 ) -> None:

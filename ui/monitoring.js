@@ -63,9 +63,11 @@ function statusSentence(report) {
   }
 }
 
-/** Reference and live shares side by side per bin (numeric) or category, on one scale. */
+/** Reference and live shares side by side per bin or category, on one scale. Binned: numeric
+ * features, an image embedding's components and a numeric prediction (all carry the
+ * reference's decile edges); the others are categories. */
 function histogram(feature) {
-  const numeric = feature.kind === "numeric";
+  const numeric = Array.isArray(feature.reference.edges);
   const names = numeric
     ? feature.reference.counts.map((_, i) => `${figure(feature.reference.edges[i])} to ${figure(feature.reference.edges[i + 1])}`)
     : Object.keys(feature.live.categories);
@@ -144,7 +146,26 @@ function featureCard(feature) {
   );
 }
 
+function shiftSentence(predictions) {
+  return el("p", {
+    class: "shift",
+    text: `Prediction shift ${figure(predictions.shift)} (Jensen-Shannon distance: 0 the same shares, 1 none in common).`,
+  });
+}
+
+/** A numeric prediction (the book rating): its histogram over the reference's deciles. */
+function predictionHistogram(predictions) {
+  const predicted = { feature: "predicted_rating", reference: predictions.reference, live: predictions.live };
+  return el(
+    "div",
+    { class: "predictions" },
+    el("figure", { class: "feature", "data-feature": "predicted_rating" }, histogram(predicted), el("figcaption", { text: "Predicted ratings" })),
+    shiftSentence(predictions),
+  );
+}
+
 function predictionTable(predictions) {
+  if (Array.isArray(predictions.reference.edges)) return predictionHistogram(predictions);
   const labels = [...new Set([...Object.keys(predictions.reference), ...Object.keys(predictions.live)])];
   if (!labels.length) return null;
   const cell = (share) => el("td", { class: "number", text: share === undefined ? "—" : percent(share) });
@@ -170,10 +191,7 @@ function predictionTable(predictions) {
         ),
       ),
     ),
-    el("p", {
-      class: "shift",
-      text: `Prediction shift ${figure(predictions.shift)} (Jensen-Shannon distance: 0 the same shares, 1 none in common).`,
-    }),
+    shiftSentence(predictions),
   );
 }
 
