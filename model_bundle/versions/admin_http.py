@@ -11,6 +11,8 @@ check). Keys are sent like client keys (``Authorization: Bearer`` or ``X-API-Key
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -33,6 +35,7 @@ ACTIONS = {
     ("POST", "rollback"): "rollback",
 }
 MAX_BODY = 64 * 1024
+logger = logging.getLogger("model_bundle")
 
 
 def problem(kind: str, loc: list[str], msg: str) -> dict[str, Any]:
@@ -51,10 +54,16 @@ def served_versions() -> Versions | None:
 class AdminApi:
     """ASGI middleware answering ``/admin/...`` itself, for the served instance's versions."""
 
-    def __init__(self, app: Any, keys: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        keys: tuple[str, ...] | None = None,
+        versions: Callable[[], Versions | None] = served_versions,
+    ) -> None:
         self.app = app
         self.keys = settings.admin_keys if keys is None else keys
         self.auth = ApiKeyAuth(app, self.keys)
+        self.versions = versions
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -76,13 +85,22 @@ class AdminApi:
                 extra_headers=[(b"www-authenticate", b'Bearer realm="model_bundle admin"')],
             )
         key_name = "admin key " + digest(presented[0]).hex()[:8]
-        status, body = await self.answer(scope, receive, path, key_name)
+        # This middleware sits outside BentoML's app and its error handling: an exception
+        # here would send nothing, and the client would wait for the request timeout and
+        # get a bare 500. A runner down or busy is BentoML's 503, the admin may try again.
+        try:
+            status, body = await self.answer(scope, receive, path, key_name)
+        except BentoMLException as error:
+            status, body = HTTPStatus(error.error_code), {"error": str(error)}
+        except Exception:
+            logger.exception("admin %s %s failed", scope.get("method"), path)
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "admin request failed"}
         await send_json(send, status, body)
 
     async def answer(
         self, scope: Scope, receive: Any, path: str, key_name: str
     ) -> tuple[HTTPStatus, dict[str, Any]]:
-        versions = served_versions()
+        versions = self.versions()
         if versions is None:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the service is starting"}
         parts = path.removeprefix(PREFIX).strip("/").split("/")
