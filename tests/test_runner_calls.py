@@ -1,4 +1,6 @@
-"""call_runner: a broken runner connection is retried once, then answered 503."""
+"""call_runner: a broken runner connection is retried once, then answered 503. BatchingGate:
+a lone call goes at once, concurrent ones are merged into one runner request, each caller
+gets its own answers, and one bad item fails only its own call."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import asyncio
 from http import HTTPStatus
 
 import aiohttp
+import numpy as np
 import pytest
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
-from model_bundle.runner_client import call_runner
+from model_bundle.runner_client import BatchingGate, call_runner
 
 
 class Flaky:
@@ -77,3 +80,156 @@ def test_a_runner_over_capacity_is_a_503_without_retry(status: HTTPStatus) -> No
     with pytest.raises(ServiceUnavailable, match="over capacity"):
         asyncio.run(call_runner(saturated, 1))
     assert calls == 1
+
+
+# BatchingGate: concurrent calls of a runner method merged in the front.
+
+
+class Runner:
+    """A runner's client as the gate sees it (``runner.to_async.<method>``): doubles every
+    item, refuses a negative one (the whole call fails, as a runner's forward pass would),
+    and records each request it gets: (method, items)."""
+
+    def __init__(self, seconds: float = 0.01, down: bool = False) -> None:
+        self.requests: list[tuple[str, int]] = []
+        self.seconds = seconds
+        self.down = down
+        self.to_async = self
+
+    def __getattr__(self, method: str) -> object:
+        async def call(batch: np.ndarray) -> np.ndarray:
+            self.requests.append((method, len(batch)))
+            await asyncio.sleep(self.seconds)
+            if self.down:
+                raise aiohttp.ClientConnectionError("Cannot connect to host")
+            if (batch < 0).any():
+                raise BentoMLException("a negative item", error_code=HTTPStatus.BAD_REQUEST)
+            return batch * 2
+
+        return call
+
+
+def rows(*values: float) -> np.ndarray:
+    return np.array([[value] for value in values], np.float32)
+
+
+async def concurrently(gate: BatchingGate, runner: Runner, payloads: list[np.ndarray]) -> list:
+    return await asyncio.gather(
+        *(gate.call(runner, "predict_0", payload) for payload in payloads),
+        return_exceptions=True,
+    )
+
+
+def test_a_lone_call_goes_at_once_past_the_batcher() -> None:
+    runner = Runner()
+    answer = asyncio.run(BatchingGate(enabled=True).call(runner, "predict_0", rows(1, 2)))
+    assert answer.tolist() == [[2], [4]]
+    assert runner.requests == [("predict_0_unbatched", 2)]
+
+
+def test_concurrent_calls_are_merged_and_each_gets_its_own_answers_in_order() -> None:
+    runner = Runner()
+    payloads = [rows(*range(i, i + 1 + i % 3)) for i in range(20)]  # 1 to 3 items each
+    answers = asyncio.run(concurrently(BatchingGate(enabled=True), runner, payloads))
+    for payload, answer in zip(payloads, answers, strict=True):
+        assert answer.tolist() == (payload * 2).tolist()
+    # The first goes alone; the 19 that arrived while it was in flight go as one request,
+    # to the batcher (other front workers' calls may join it there).
+    assert runner.requests == [
+        ("predict_0_unbatched", 1),
+        ("predict_0", sum(len(p) for p in payloads[1:])),
+    ]
+
+
+def test_a_merged_call_holds_at_most_max_items() -> None:
+    runner = Runner()
+    payloads = [rows(i, i) for i in range(11)]
+    answers = asyncio.run(concurrently(BatchingGate(enabled=True, max_items=6), runner, payloads))
+    assert [a.tolist() for a in answers] == [(p * 2).tolist() for p in payloads]
+    assert runner.requests == [
+        ("predict_0_unbatched", 2),
+        ("predict_0", 6),
+        ("predict_0", 6),
+        ("predict_0", 6),
+        ("predict_0_unbatched", 2),  # the last, alone: nothing to merge it with
+    ]
+
+
+def test_a_bad_item_fails_only_its_own_call() -> None:
+    runner = Runner()
+    payloads = [rows(0), rows(1), rows(2, -1), rows(3), rows(4)]
+    answers = asyncio.run(concurrently(BatchingGate(enabled=True), runner, payloads))
+    assert isinstance(answers[2], BentoMLException)
+    assert [a.tolist() for i, a in enumerate(answers) if i != 2] == [[[0]], [[2]], [[6]], [[8]]]
+    # The merged call failed, so each of its parts went again on its own.
+    assert runner.requests == [
+        ("predict_0_unbatched", 1),
+        ("predict_0", 5),
+        *[("predict_0_unbatched", n) for n in (1, 2, 1, 1)],
+    ]
+
+
+def test_a_runner_down_fails_every_waiter_without_resending_each() -> None:
+    runner = Runner(down=True)
+    answers = asyncio.run(
+        concurrently(BatchingGate(enabled=True), runner, [rows(i) for i in range(5)])
+    )
+    assert all(isinstance(a, ServiceUnavailable) for a in answers)
+    # The lone call and the merged one, each sent twice (call_runner's one resend); no more.
+    assert runner.requests == [("predict_0_unbatched", 1)] * 2 + [("predict_0", 4)] * 2
+
+
+def test_slots_and_runners_are_never_merged_together() -> None:
+    first, second = Runner(), Runner()
+    gate = BatchingGate(enabled=True)
+
+    async def calls() -> list:
+        return await asyncio.gather(
+            *(gate.call(first, "predict_0", rows(1)) for _ in range(3)),
+            *(gate.call(first, "predict_1", rows(2)) for _ in range(3)),
+            *(gate.call(second, "predict_0", rows(3)) for _ in range(3)),
+        )
+
+    answers = asyncio.run(calls())
+    assert [a.tolist() for a in answers] == [[[2]]] * 3 + [[[4]]] * 3 + [[[6]]] * 3
+    assert first.requests == [
+        ("predict_0_unbatched", 1),
+        ("predict_1_unbatched", 1),
+        ("predict_0", 2),
+        ("predict_1", 2),
+    ]
+    assert second.requests == [("predict_0_unbatched", 1), ("predict_0", 2)]
+
+
+def test_lists_are_merged_and_split_like_arrays() -> None:
+    class Books:
+        def __init__(self) -> None:
+            self.requests: list[int] = []
+            self.to_async = self
+
+        async def rate_0(self, pairs: list[tuple[int, str]]) -> list[dict]:
+            self.requests.append(len(pairs))
+            return [{"user_id": user, "isbn": isbn} for user, isbn in pairs]
+
+        async def rate_0_unbatched(self, pairs: list[tuple[int, str]]) -> list[dict]:
+            await asyncio.sleep(0.01)
+            return await self.rate_0(pairs)
+
+    books, gate = Books(), BatchingGate(enabled=True)
+    payloads = [[(user, f"isbn-{user}")] * (1 + user % 2) for user in range(6)]
+
+    async def calls() -> list:
+        return await asyncio.gather(*(gate.call(books, "rate_0", p) for p in payloads))
+
+    answers = asyncio.run(calls())
+    assert answers == [[{"user_id": u, "isbn": i} for u, i in p] for p in payloads]
+    assert books.requests == [1, sum(len(p) for p in payloads[1:])]
+
+
+def test_batching_off_sends_every_call_on_its_own() -> None:
+    runner = Runner()
+    answers = asyncio.run(
+        concurrently(BatchingGate(enabled=False), runner, [rows(i) for i in range(4)])
+    )
+    assert [a.tolist() for a in answers] == [[[0]], [[2]], [[4]], [[6]]]
+    assert runner.requests == [("predict_0_unbatched", 1)] * 4
