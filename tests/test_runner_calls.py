@@ -5,14 +5,18 @@ gets its own answers, and one bad item fails only its own call."""
 from __future__ import annotations
 
 import asyncio
+import re
 from http import HTTPStatus
 
 import aiohttp
+import httpx
 import numpy as np
 import pytest
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
 from model_bundle.runner_client import BatchingGate, call_runner
+from scripts.sample_data.requests import HEALTHY, UNHEALTHY
+from tests.support.server import Server
 
 
 class Flaky:
@@ -233,3 +237,61 @@ def test_batching_off_sends_every_call_on_its_own() -> None:
     )
     assert [a.tolist() for a in answers] == [[[0]], [[2]], [[4]], [[6]]]
     assert runner.requests == [("predict_0_unbatched", 1)] * 4
+
+
+# The same against the real server: counted through the runners' own request metrics.
+
+CONCURRENT = 48
+
+
+def credit_rows(count: int) -> list[dict[str, float]]:
+    """Distinct companies, from healthy to unhealthy, so that answers cannot be swapped."""
+    return [
+        {k: HEALTHY[k] + (UNHEALTHY[k] - HEALTHY[k]) * i / (count - 1) for k in HEALTHY}
+        for i in range(count)
+    ]
+
+
+def credit_runner_requests(url: str) -> dict[str, float]:
+    """Requests the credit runner answered, by kind: to the batcher and past it."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    counts = {"batched": 0.0, "unbatched": 0.0}
+    for endpoint, value in re.findall(
+        r'bentoml_service_request_total{[^}]*endpoint="/predict_proba_\d+(_unbatched)?"'
+        r'[^}]*service_name="CreditRunner"[^}]*} (\S+)',
+        text,
+    ):
+        counts["unbatched" if endpoint else "batched"] += float(value)
+    return counts
+
+
+def without_ids(answer: dict) -> dict:
+    return {k: v for k, v in answer.items() if k != "prediction_id"}
+
+
+def test_the_server_merges_concurrent_calls_into_fewer_runner_requests(
+    server: Server, http: httpx.Client
+) -> None:
+    companies = credit_rows(CONCURRENT)
+    before = credit_runner_requests(server.url)
+    alone = [http.post("/predict_credit", json=company) for company in companies]
+    assert {answer.status_code for answer in alone} == {200}
+    after_alone = credit_runner_requests(server.url)
+    # One by one: each call goes at once, past the batcher.
+    assert after_alone["unbatched"] - before["unbatched"] == CONCURRENT
+    assert after_alone["batched"] == before["batched"]
+
+    async def together() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=CONCURRENT)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *(client.post("/predict_credit", json=company) for company in companies)
+            )
+
+    merged = asyncio.run(together())
+    assert [without_ids(m.json()) for m in merged] == [without_ids(a.json()) for a in alone]
+    assert {a.json()["label"] for a in alone} == {"healthy", "unhealthy"}
+    after = credit_runner_requests(server.url)
+    sent = sum(after.values()) - sum(after_alone.values())
+    assert 1 <= sent <= CONCURRENT / 4, f"{sent} runner requests for {CONCURRENT} calls"
+    assert after["batched"] > after_alone["batched"]  # merged calls still reach the batcher
