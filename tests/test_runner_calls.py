@@ -265,8 +265,13 @@ def credit_runner_requests(url: str) -> dict[str, float]:
     return counts
 
 
-def without_ids(answer: dict) -> dict:
-    return {k: v for k, v in answer.items() if k != "prediction_id"}
+def same_answer(merged: dict, alone: dict) -> bool:
+    """The same answer but for its prediction id and the last digits of float32 arithmetic
+    (a forward pass over many rows rounds a row's dot products a little differently)."""
+    inexact = {"prediction_id", "probability", "probabilities"}
+    return {k: v for k, v in merged.items() if k not in inexact} == {
+        k: v for k, v in alone.items() if k not in inexact
+    } and merged["probabilities"] == pytest.approx(alone["probabilities"], abs=1e-6)
 
 
 def test_the_server_merges_concurrent_calls_into_fewer_runner_requests(
@@ -289,7 +294,7 @@ def test_the_server_merges_concurrent_calls_into_fewer_runner_requests(
             )
 
     merged = asyncio.run(together())
-    assert [without_ids(m.json()) for m in merged] == [without_ids(a.json()) for a in alone]
+    assert all(same_answer(m.json(), a.json()) for m, a in zip(merged, alone, strict=True))
     assert {a.json()["label"] for a in alone} == {"healthy", "unhealthy"}
     after = credit_runner_requests(server.url)
     sent = sum(after.values()) - sum(after_alone.values())
