@@ -152,7 +152,7 @@ def lines(
         "other work disturbs far less than requests/s. Batch rows count requests (100 rows "
         "each).",
         "",
-        f"Floor at 64 clients: {floor.rate_text()} requests/s.",
+        f"Floor at 64 clients: {floor.rate_text()} requests/s, errors: {floor.error_text}.",
         "",
         "| endpoint | arm | p50 ms, 1 client | requests/s, loaded | of the floor | "
         "x baseline | CPU ms per answer, loaded | errors (1 / loaded) |",
