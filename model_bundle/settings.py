@@ -183,7 +183,7 @@ SETTINGS: tuple[Declared, ...] = (
         "batching",
         switch("on", "off"),
         True,
-        "`off` sends every model call past the runners' adaptive batcher",
+        "`off` sends every model call on its own, neither merged in the front nor batched",
         "on",
     ),
     declare(

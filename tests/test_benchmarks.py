@@ -6,6 +6,7 @@ import pytest
 
 from scripts.benchmarks import arms, bench
 from scripts.benchmarks import mask as bench_mask
+from scripts.benchmarks import merging as bench_merging
 from scripts.benchmarks import monitoring as bench_monitoring
 from scripts.benchmarks import recommend as bench_recommend
 from scripts.benchmarks import versions as bench_versions
@@ -89,3 +90,33 @@ def test_monitoring_goals_compare_the_default_with_the_tree_before() -> None:
     goals = bench_monitoring.goal_lines([], measured)
     throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
     assert throughput.endswith("| no (within noise) |"), throughput
+
+
+def test_merging_report_judges_each_goal_from_the_medians(default_models: dict[str, str]) -> None:
+    """The report of scripts/benchmarks/merging.py, from figures made up to meet some goals
+    and miss others: each goal row says which."""
+
+    def figures(rate: float, p50: float) -> arms.Figures:
+        return arms.Figures([rate * 0.9, rate, rate * 1.1], [p50] * 3, ["0"] * 3, [1.0] * 3)
+
+    made_up = {(bench_merging.FLOOR, "echo (stack floor)", 64): figures(1000, 1.0)}
+    for workload, many in bench_merging.workloads():
+        made_up[(bench_merging.BASELINE, workload.name, 1)] = figures(800, 1.0)
+        made_up[(bench_merging.BASELINE, workload.name, many)] = figures(500, 100.0)
+        for workers in (1, 2):
+            now = bench_merging.arm_name(bench_merging.NOW, workers)
+            before = bench_merging.arm_name(bench_merging.BEFORE, workers)
+            made_up[(now, workload.name, 1)] = figures(250, 4.1)
+            made_up[(before, workload.name, 1)] = figures(250, 4.0)
+            made_up[(now, workload.name, many)] = figures(900 if workers == 1 else 700, 50.0)
+            made_up[(before, workload.name, many)] = figures(550, 100.0)
+    text = "\n".join(bench_merging.lines(made_up, 2, 3, "abc1234", "load average 1.0"))
+    row = "| predict_credit (64 clients) | merged, 1 worker | 4.10 (4.10-4.10) | 900 (810-990) |"
+    assert f"{row} 0.90 | 1.80x |" in text
+    goals = text[text.index("| goal | measured | met |") :]
+    passed = "predict_credit, 64 clients, merged, 1 worker: >= 0.8 of the floor, >= 1.5x the"
+    assert f"{passed} baseline | 0.90 of the floor, 1.80x the baseline | yes |" in goals
+    assert "merged, 2 workers: >= 0.8 of the floor, >= 1.5x the baseline | 0.70 of" in goals
+    assert "1.40x the baseline | **no** |" in goals
+    assert "| classify_mask, 1 client: p50 <= +0.2 ms over before | 4.10 against 4.00 ms" in goals
+    assert "| 0 errors (bundles and floor) | 0 runs with errors | yes |" in goals

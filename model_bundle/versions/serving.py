@@ -168,6 +168,17 @@ class ModelVersions:
             self.publish(self.routing)
             return self.routing
 
+    async def described(self) -> Routing:
+        """The routing to describe: asked of the runner now, or, while it is down or
+        restarting, the routing in force (what this front routes by until it is back); the
+        readiness probe is what reports a runner down, not ``/models``."""
+        try:
+            return await self.refresh()
+        except ServiceUnavailable:
+            if self.routing is None:
+                raise
+            return self.routing
+
     def reread(self) -> None:
         """Read the state file now (after this front changed it)."""
         self.watched.checked = float("-inf")
@@ -324,7 +335,7 @@ class Versions:
 
     async def describe(self) -> list[dict[str, Any]]:
         """Per model: its primary's summary, and every version's role and promotion."""
-        routings = await asyncio.gather(*(model.refresh() for model in self.models.values()))
+        routings = await asyncio.gather(*(model.described() for model in self.models.values()))
         return [
             model.describe(routing)
             for model, routing in zip(self.models.values(), routings, strict=True)

@@ -156,6 +156,24 @@ def batch_counts(url: str) -> dict[str, tuple[float, float]]:
     return {runner: (merged, batches) for runner, (merged, batches) in counts.items()}
 
 
+def runner_requests(url: str) -> dict[str, dict[str, float]]:
+    """runner -> requests its batchable methods answered, by kind: "batched" (to the
+    adaptive batcher) and "unbatched" (past it, the ``*_unbatched`` twins)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    counts: dict[str, dict[str, float]] = {}
+    for endpoint, runner, value in re.findall(
+        r'bentoml_service_request_total{[^}]*endpoint="/(\w+)"[^}]*service_name="(\w+Runner)"'
+        r"[^}]*} (\S+)",
+        text,
+    ):
+        if not re.fullmatch(r"(predict_proba|classify|rate)_\d+(_unbatched)?", endpoint):
+            continue
+        kind = "unbatched" if endpoint.endswith("_unbatched") else "batched"
+        runner_counts = counts.setdefault(runner, {"batched": 0.0, "unbatched": 0.0})
+        runner_counts[kind] += float(value)
+    return counts
+
+
 def process_tree(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
