@@ -3,13 +3,13 @@
     python -m scripts.benchmarks.merging [--seconds 2] [--rounds 2] [--write]
 
 Four bundles run side by side on free ports (scripts/benchmarks/arms.py), sharing the model
-store: this tree and a reference tree (``--reference``, default ``main``, checked out as a
-detached worktree under /tmp when missing), each with one and with two front workers; beside
-them the stack's floor (the JSON echo on the bundle's BentoML stack) and the FastAPI baseline,
-as in bench.py. Round after round (the arms' order reversed every round), each workload at one
-client on the one-worker arms (p50), then at 64 clients (images: 32) on every arm
-(requests/s, CPU per answer). The default models must be in the store. With --write the
-tables go to docs/PERFORMANCE-merging.md.
+store: this tree and a reference tree (``--reference``, default :data:`BEFORE_MERGING`, the
+last commit before merging landed, checked out as a detached worktree under /tmp when
+missing), each with one and with two front workers; beside them the stack's floor (the JSON
+echo on the bundle's BentoML stack) and the FastAPI baseline, as in bench.py. Round after
+round (the arms' order reversed every round), each workload at one client on the one-worker
+arms (p50), then at 64 clients (images: 32) on every arm (requests/s, CPU per answer). The
+default models must be in the store. With --write the tables go to docs/PERFORMANCE-merging.md.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tests.support import server as serving
 
 REPORT = serving.ROOT / "docs" / "PERFORMANCE-merging.md"
 NOW, BEFORE = "merged", "before"
+BEFORE_MERGING = "7249791"  # main just before calls were merged in the front
 TWO_WORKERS = {
     "BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {"model_bundle": {"workers": 2}}})
 }
@@ -233,7 +234,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--reference", default="main", help="the tree to compare with")
+    parser.add_argument("--reference", default=BEFORE_MERGING, help="the tree to compare with")
     parser.add_argument("--write", action="store_true", help=f"write {REPORT.name}")
     args = parser.parse_args()
     text = report(args.seconds, args.rounds, args.reference)
