@@ -10,6 +10,7 @@ from scripts.benchmarks import merging as bench_merging
 from scripts.benchmarks import monitoring as bench_monitoring
 from scripts.benchmarks import recommend as bench_recommend
 from scripts.benchmarks import versions as bench_versions
+from tests.support import server as serving
 
 
 def test_recommend_benchmark_runs_and_reports_both_paths() -> None:
@@ -72,7 +73,7 @@ def test_monitoring_benchmark_flags_the_percent_shift_in_tiny_sizes(
     assert any(line.startswith("| iris: false alarms under 1 window in 100 |") for line in goals)
 
 
-def test_monitoring_goals_compare_the_default_with_the_tree_before() -> None:
+def test_monitoring_goals_compare_the_default_with_the_tree_without_the_monitor() -> None:
     def figures(rate: float, p50: float) -> arms.Figures:
         return arms.Figures([rate, rate], [p50, p50], ["0", "0"], [1.0, 1.0])
 
@@ -90,6 +91,17 @@ def test_monitoring_goals_compare_the_default_with_the_tree_before() -> None:
     goals = bench_monitoring.goal_lines([], measured)
     throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
     assert throughput.endswith("| no (within noise) |"), throughput
+
+
+def test_the_arm_without_the_monitor_edits_this_trees_record_into_ids_only() -> None:
+    """The edit is textual: it must still find its place, the end of record()'s docstring in
+    monitor.py, and the edited module must still compile."""
+    for path, (old, new) in bench_monitoring.NOT_RECORDING.items():
+        text = (serving.ROOT / path).read_text()
+        assert text.count(old) == 1, path
+        record = text.index("    def record(")
+        assert record < text.index(old) < text.index("    def ", record + 1), path
+        compile(text.replace(old, new), path, "exec")
 
 
 def test_merging_report_judges_each_goal_from_the_medians(default_models: dict[str, str]) -> None:

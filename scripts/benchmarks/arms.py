@@ -3,8 +3,9 @@ settings) in a BENTOML_HOME of its own sharing one model store, all running at o
 measured in alternation, round after round, so the machine's drift falls on every arm alike.
 
 What the explanation and monitoring benchmarks compare with: the tree just before a feature
-landed (a detached git worktree, made here when missing) and the same tree under other
-settings. Load comes from bench.py's ``wrk`` (or its Python client when wrk is missing).
+landed (a detached git worktree, made here when missing), this tree with a few lines edited
+(the monitor's recording taken out), and the same tree under other settings. Load comes from
+bench.py's ``wrk`` (or its Python client when wrk is missing).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,24 @@ def tree_before(paths: Sequence[str], where: Path | None = None) -> tuple[str, P
     checkout = where or Path(tempfile.gettempdir()) / f"model_bundle-before-{commit}"
     if not (checkout / "service.py").exists():
         git("worktree", "add", "--detach", str(checkout), commit)
+    return commit, checkout
+
+
+def tree_edited(label: str, edits: Mapping[str, tuple[str, str]]) -> tuple[str, Path]:
+    """(commit, checkout) of this tree's HEAD with textual ``edits`` applied (path -> (old,
+    new); each old text must occur exactly once): a detached worktree under /tmp, made anew
+    every time, for an arm that differs from this tree by a few lines only."""
+    commit = git("rev-parse", "--short", "HEAD")
+    checkout = Path(tempfile.gettempdir()) / f"model_bundle-{label}-{commit}"
+    if checkout.exists():
+        git("worktree", "remove", "--force", str(checkout))
+    git("worktree", "add", "--detach", str(checkout), commit)
+    for path, (old, new) in edits.items():
+        source = checkout / path
+        text = source.read_text()
+        if text.count(old) != 1:
+            raise RuntimeError(f"{path}: the text to replace does not occur exactly once")
+        source.write_text(text.replace(old, new))
     return commit, checkout
 
 

@@ -8,8 +8,9 @@ Detection and false alarms run in process, on the monitor the front runs
 against the reference statistics stored in the default models' artifacts: a simulated shift
 is recorded one request at a time until the drift report says ``drift``; in-distribution
 windows are drawn from the data the model was trained on. The cost runs four bundles side by
-side (scripts/benchmarks/arms.py), measured in alternation: the tree before monitoring
-landed, and this tree with payload sampling at 0, at its default and at 1. With --write, the
+side (scripts/benchmarks/arms.py), measured in alternation: this tree without the monitor's
+recording (:data:`NOT_RECORDING`), and this tree with payload sampling at 0, at its default
+and at 1. With --write, the
 report is docs/MONITORING.md.
 
 A shift is one function (a :class:`Shift`): the rows of in-distribution and of shifted
@@ -46,8 +47,19 @@ THROUGHPUT_GOAL = 0.05  # at most 5% fewer requests/s at 64 clients
 P50_GOAL_MS = 0.2  # at most 0.2 ms more at one client
 # Fractions a careless client may send in percent (interest coverage is a multiple).
 CREDIT_FRACTIONS = ("debt_ratio", "operating_margin", "return_on_assets")
-MONITORING_PATHS = ("model_bundle/monitoring",)
-BEFORE = "before monitoring"
+BEFORE = "without the monitor"
+# The arm without monitoring: this tree with Monitor.record() handing out prediction ids and
+# nothing else (no drift window, no recent answers for feedback, no payload log, no drift
+# tests). Every answer's other work is this tree's: merging, routing, the versions' timing.
+RECORD_DOCSTRING_END = (
+    '        rating for a numeric model); returns their prediction ids (in order)."""\n'
+)
+NOT_RECORDING = {
+    "model_bundle/monitoring/monitor.py": (
+        RECORD_DOCSTRING_END,
+        RECORD_DOCSTRING_END + "        return [new_prediction_id() for _ in inputs]\n",
+    )
+}
 RATES = {"sample rate 0": "0", "sample rate 0.1 (default)": "0.1", "sample rate 1": "1"}
 DEFAULT_ARM = "sample rate 0.1 (default)"
 COST_ENDPOINTS = ("predict_credit", "rate_book", "classify_mask")
@@ -327,8 +339,8 @@ def in_process_cost(traffic: Traffic, answers: int = 2000) -> list[tuple[str, fl
 
 
 def served_cost(seconds: float, rounds: int) -> tuple[str, dict[tuple[str, str, int], Any]]:
-    commit, before = arms.tree_before(MONITORING_PATHS)
-    sides = [arms.Arm(BEFORE, before)]
+    commit, without = arms.tree_edited("not-recording", NOT_RECORDING)
+    sides = [arms.Arm(BEFORE, without)]
     sides += [
         arms.Arm(name, env={"MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE": r}) for name, r in RATES.items()
     ]
@@ -508,12 +520,13 @@ def report(windows: int, trials: int, seconds: float, rounds: int, cost: bool) -
             f"Four bundles served at once from one model store and measured in alternation, "
             f"{rounds} rounds of {seconds:g} s per endpoint and client count (the arms' order "
             "reversed every round); medians over the rounds (their range in brackets); load "
-            f"from {arms.load_tool()}; at the end: {arms.machine_load()}. Before monitoring: "
-            f"the tree just before it landed (`{commit}`). There is no switch that turns "
-            "monitoring off: `MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE=0` turns off the payload log "
-            "only; every answer still gets a prediction id and enters the drift window and "
-            "the recent answers feedback can join, and the drift tests still run every "
-            f"{REFRESH_EVERY} answers. The tree before monitoring is what off would be. CPU "
+            f"from {arms.load_tool()}; at the end: {arms.machine_load()}. Without the monitor: "
+            f"this tree (`{commit}`) with `Monitor.record()` handing out prediction ids and "
+            "nothing else (no drift window, no recent answers for feedback, no payload log, "
+            "no drift tests), made for this run (scripts/benchmarks/arms.py `tree_edited`). "
+            "`MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE=0` turns off the payload log only; every "
+            "answer still enters the drift window and the recent answers feedback can join, "
+            f"and the drift tests still run every {REFRESH_EVERY} answers. CPU "
             "ms per answer: the CPU time of all the bundle's processes over the answers, which "
             "other work on the machine disturbs far less than requests/s. Answers after "
             "wrk's 2 s timeout are slow answers wrk stopped waiting for, not errors.",
@@ -524,7 +537,7 @@ def report(windows: int, trials: int, seconds: float, rounds: int, cost: bool) -
     lines += [
         "## Goals",
         "",
-        "Cost goals compare the default (sample rate 0.1) with the tree before monitoring, by "
+        "Cost goals compare the default (sample rate 0.1) with this tree without the monitor, by "
         'their medians; "within noise": the two arms\' rounds overlap, so this run cannot '
         "tell the verdict from the machine's noise (the in-process row is the figure to go "
         "by then).",
