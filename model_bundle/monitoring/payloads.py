@@ -2,7 +2,10 @@
 
 The request path only samples and ``put_nowait``s onto a bounded queue (a full queue drops
 the sample and counts it, never waits); one daemon thread writes JSON lines to size-rotated
-files under ``<state dir>/payloads/<model>/`` (``MAX_BYTES`` x ``BACKUPS`` per model).
+files under ``<state dir>/payloads/<model>/`` (``MAX_BYTES`` x ``BACKUPS`` per model). It
+takes what has queued up (up to ``WRITE_BATCH`` records) and writes it with one flush: under
+load, a write and a rotation check per record held the GIL the request path needs (about a
+tenth of a millisecond per answer at the default sample rate, profiled with py-spy).
 
 Why not ``bentoml.monitor``: its DefaultMonitor (bentoml/_internal/monitoring/default.py)
 writes through a logging handler synchronously in the request's task, in its own column
@@ -25,6 +28,7 @@ from typing import Any
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 QUEUE_SIZE = 10_000
+WRITE_BATCH = 1_000
 
 
 class PayloadLog:
@@ -70,7 +74,7 @@ class PayloadLog:
         if self._on_drop:
             self._on_drop(model, reason)
 
-    def _handler(self, model: str) -> logging.Handler:
+    def _handler(self, model: str) -> logging.handlers.RotatingFileHandler:
         if model not in self._handlers:
             folder = self.directory / model
             folder.mkdir(parents=True, exist_ok=True)
@@ -83,19 +87,52 @@ class PayloadLog:
         return self._handlers[model]
 
     def write(self, record: dict[str, Any]) -> None:
-        model = record["model"]
-        try:
-            handler = self._handler(model)
-            line = json.dumps(record, separators=(",", ":"))
-            handler.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
-        except (OSError, TypeError, ValueError):
-            self._drop(model, "write_error")
-            return
-        self.logged[model] += 1
-        if self._on_log:
-            self._on_log(model)
+        self.write_many([record])
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        """Each record as a JSON line in its model's file, rotated before a line that would
+        take the file past ``max_bytes``; one flush per model."""
+        lines: dict[str, list[str]] = {}
+        for record in records:
+            try:
+                lines.setdefault(record["model"], []).append(
+                    json.dumps(record, separators=(",", ":"))
+                )
+            except (TypeError, ValueError):
+                self._drop(record["model"], "write_error")
+        for model, model_lines in lines.items():
+            try:
+                self._append(self._handler(model), model_lines)
+            except OSError:
+                for _ in model_lines:
+                    self._drop(model, "write_error")
+                continue
+            self.logged[model] += len(model_lines)
+            if self._on_log:
+                for _ in model_lines:
+                    self._on_log(model)
+
+    def _append(self, handler: logging.handlers.RotatingFileHandler, lines: list[str]) -> None:
+        stream = handler.stream  # open: the handler is not delayed
+        size = stream.tell()
+        for line in lines:
+            length = len(line.encode()) + 1
+            if size and size + length > self.max_bytes:
+                stream.flush()
+                handler.doRollover()  # renames the backups and opens a new file
+                stream, size = handler.stream, 0
+            stream.write(line + "\n")
+            size += length
+        stream.flush()
 
     def _write_forever(self) -> None:
         while True:
-            self.write(self.queue.get())
-            self.queue.task_done()
+            records = [self.queue.get()]
+            while len(records) < WRITE_BATCH:
+                try:
+                    records.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self.write_many(records)
+            for _ in records:
+                self.queue.task_done()
