@@ -292,6 +292,7 @@ class ModelBundle:
     async def drift(self, model: str | None = None) -> DriftReport:
         """Data drift, prediction shift and live accuracy per model over this replica's
         window (docs/MONITORING-GUIDE.md)."""
+        await self.versions.learn_routings()  # a model not asked yet reports its primary too
         return DriftReport(**await asyncio.to_thread(self.monitor.report, model, self.versions))
 
     @bentoml.api

@@ -157,7 +157,9 @@ def test_a_fresh_server_shows_collecting_and_no_reference_with_their_sentences(
 ) -> None:
     server: Server = own_server({"MODEL_BUNDLE_DRIFT_MIN_SAMPLES": "1000000"})
     with httpx.Client(base_url=server.url, timeout=30) as fresh:
-        # One answer each: a model reports its version (and reference) once it has answered.
+        unanswered = fresh.post("/drift", json={}).json()["models"]
+        assert all(m["version"] and m["window"]["filled"] == 0 for m in unanswered), unanswered
+        assert {m["status"] for m in unanswered} <= {"collecting", "no_reference"}
         assert fresh.post("/classify_iris", json=SETOSA).status_code == 200
         assert fresh.post("/predict_credit", json=HEALTHY).status_code == 200
         assert fresh.post("/rate_book", json=KNOWN_PAIR).status_code == 200

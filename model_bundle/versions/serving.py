@@ -333,6 +333,12 @@ class Versions:
     def __getitem__(self, name: str) -> ModelVersions:
         return self.models[name]
 
+    async def learn_routings(self) -> None:
+        """Ask the runner of every model this front has not routed yet (it has not answered
+        since the start) what it serves; a runner that is down stays unknown."""
+        unknown = [model for model in self.models.values() if model.routing is None]
+        await asyncio.gather(*(model.described() for model in unknown), return_exceptions=True)
+
     async def describe(self) -> list[dict[str, Any]]:
         """Per model: its primary's summary, and every version's role and promotion."""
         routings = await asyncio.gather(*(model.described() for model in self.models.values()))
