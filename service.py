@@ -68,7 +68,7 @@ from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
 from runners.books import BooksRunner
 from runners.credit import CreditRunner
 from runners.iris import IrisRunner
-from runners.mask import MaskRunner
+from runners.mask import MAX_BATCH_IMAGES, MaskRunner
 
 # A runner starts in seconds (torch, BentoML, the model); a live one answers its probe at once.
 RUNNER_READY_TIMEOUT_S = 2
@@ -142,7 +142,9 @@ class ModelBundle:
             if key not in resized:
                 resized[key] = await asyncio.to_thread(resized_uploads, uploads, prep, field)
             pixels = resized[key].pixels
-            output = await self._batching.call(self.mask, f"classify_{route.slot}", pixels)
+            output = await self._batching.call(
+                self.mask, f"classify_{route.slot}", pixels, max_items=MAX_BATCH_IMAGES
+            )
             probabilities, embeddings[route.tag] = split_embedding(output)
             return probabilities
 

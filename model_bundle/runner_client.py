@@ -24,11 +24,12 @@ sending more to a saturated runner would only deepen the queue.
 in the runner's batcher saves model calls but not requests. So the front merges first: while a
 call of a runner method (one version's slot, ``<method>_<slot>``) is in flight from this
 process, further calls of it wait, and when it returns they go out together as one request
-(their payloads concatenated along the first axis, at most ``MAX_BATCH_ITEMS`` items; the
-rest wait for the next one). Each caller gets its own slice of the answer, in order. If a
-merged call fails, each caller's part is sent again on its own, so that one bad item fails only
-its own request; a runner that is down or over capacity (503) fails every waiter at once
-instead: resending to it would only hammer it.
+(their payloads concatenated along the first axis, at most ``MAX_BATCH_ITEMS`` items, or the
+method's own batch size where smaller, as for images; the rest wait for the next one). Each
+caller gets its own slice of the answer, in order. If a merged call fails, each caller's part
+is sent again on its own, so that one bad item fails only its own request; a runner that is
+down or over capacity (503) fails every waiter at once instead: resending to it would only
+hammer it.
 
 **Batcher or not.** BentoML's adaptive batcher holds a call that arrives alone for about the
 average wait of the calls it saw recently, hoping for company. After a burst that average is tens of
@@ -106,6 +107,7 @@ class Line:
     """The calls of one runner method from this process: whether one is in flight, and the
     parts waiting for it to return."""
 
+    max_items: int
     busy: bool = False
     waiting: deque[Part] = field(default_factory=deque)
 
@@ -127,14 +129,21 @@ class BatchingGate:
         self._lines: dict[tuple[Any, ...], Line] = {}
         self._sending: set[asyncio.Task[None]] = set()  # referenced until done
 
-    async def call(self, runner: Any, method: str, payload: Any) -> Any:
-        """``runner.<method>(payload)``: one answer per item of ``payload``, in order."""
+    async def call(
+        self, runner: Any, method: str, payload: Any, max_items: int | None = None
+    ) -> Any:
+        """``runner.<method>(payload)``: one answer per item of ``payload``, in order.
+        ``max_items``: the most a merged call of this method holds (default: the gate's),
+        the method's own batch size where it is smaller (images: a merged call of a thousand
+        large photos would be one huge request for a runner that takes them 16 at a time)."""
         alone = getattr(runner.to_async, f"{method}_unbatched")
         if not self.enabled:
             return await call_runner(alone, payload)
         # Images of another size (a version with other preprocessing) are never concatenated.
         shape = payload.shape[1:] if isinstance(payload, np.ndarray) else ()
-        line = self._lines.setdefault((id(runner), method, shape), Line())
+        line = self._lines.setdefault(
+            (id(runner), method, shape), Line(max_items or self.max_items)
+        )
         if line.busy:
             part = Part(payload, len(payload), asyncio.get_running_loop().create_future())
             line.waiting.append(part)
@@ -149,7 +158,7 @@ class BatchingGate:
         """Send what waits on ``line`` (up to ``max_items`` items) as one call, or free it."""
         parts: list[Part] = []
         items = 0
-        while line.waiting and (not parts or items + line.waiting[0].items <= self.max_items):
+        while line.waiting and (not parts or items + line.waiting[0].items <= line.max_items):
             part = line.waiting.popleft()
             if not part.answer.done():  # not a caller that gave up (cancelled) meanwhile
                 parts.append(part)

@@ -244,6 +244,23 @@ def test_a_merged_call_holds_at_most_max_items() -> None:
     ]
 
 
+def test_a_method_with_a_smaller_batch_size_is_merged_up_to_it() -> None:
+    runner = Runner()
+    gate = BatchingGate(enabled=True, max_items=6)
+
+    async def photos() -> list:
+        return await asyncio.gather(
+            *(gate.call(runner, "classify_0", rows(i), max_items=2) for i in range(5))
+        )
+
+    assert [a.tolist() for a in asyncio.run(photos())] == [[[2 * i]] for i in range(5)]
+    assert runner.requests == [
+        ("classify_0_unbatched", 1),
+        ("classify_0", 2),
+        ("classify_0", 2),
+    ]
+
+
 def test_a_bad_item_fails_only_its_own_call() -> None:
     runner = Runner()
     payloads = [rows(0), rows(1), rows(2, -1), rows(3), rows(4)]
