@@ -184,8 +184,9 @@ class BatchingGate:
             answer = await call_runner(
                 getattr(runner.to_async, method), merged([p.payload for p in parts])
             )
-            if len(answer) != sum(part.items for part in parts):
-                raise RuntimeError(f"{method}: {len(answer)} answers for {len(parts)} parts")
+            items = sum(part.items for part in parts)
+            if len(answer) != items:
+                raise RuntimeError(f"{method}: {len(answer)} answers for {items} items")
         except ServiceUnavailable as error:  # down or over capacity: do not resend
             for part in parts:
                 settle(part, error=error)

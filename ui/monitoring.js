@@ -67,12 +67,12 @@ function statusSentence(report) {
  * features, an image embedding's components and a numeric prediction (all carry the
  * reference's decile edges); the others are categories. */
 function histogram(feature) {
-  const numeric = Array.isArray(feature.reference.edges);
-  const names = numeric
+  const binned = Array.isArray(feature.reference.edges);
+  const names = binned
     ? feature.reference.counts.map((_, i) => `${figure(feature.reference.edges[i])} to ${figure(feature.reference.edges[i + 1])}`)
     : Object.keys(feature.live.categories);
   const sharesOf = (side) => {
-    if (!numeric) return names.map((name) => side.categories[name] || 0);
+    if (!binned) return names.map((name) => side.categories[name] || 0);
     const total = side.counts.reduce((a, b) => a + b, 0) || 1;
     return side.counts.map((count) => count / total);
   };
@@ -86,14 +86,14 @@ function histogram(feature) {
     viewBox: `0 0 ${width} ${height}`,
     class: "histogram",
     role: "img",
-    "aria-label": `${feature.feature}: share of reference (grey) and live (blue) values per ${numeric ? "reference decile" : "category"}`,
+    "aria-label": `${feature.feature}: share of reference (grey) and live (blue) values per ${binned ? "reference decile" : "category"}`,
     "data-feature": feature.feature,
   });
   plot.append(svgEl("line", { x1: left, y1: base, x2: width - left, y2: base, class: "axis" }));
   names.forEach((name, i) => {
     [
-      ["reference", reference[i], numeric ? feature.reference.counts[i] : null],
-      ["live", live[i], numeric ? feature.live.counts[i] : null],
+      ["reference", reference[i], binned ? feature.reference.counts[i] : null],
+      ["live", live[i], binned ? feature.live.counts[i] : null],
     ].forEach(([side, share, count], j) => {
       const tall = ((base - 8) * share) / top;
       const bar = svgEl("rect", {
@@ -108,7 +108,7 @@ function histogram(feature) {
       plot.append(titled(bar, `${name}: ${side} ${percent(share)}${count !== null ? ` (${count})` : ""}`));
     });
   });
-  const ticks = numeric
+  const ticks = binned
     ? [
         [0, feature.reference.edges[0], "start"],
         [0.5, feature.reference.edges[Math.floor(names.length / 2)], "middle"],

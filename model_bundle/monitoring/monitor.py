@@ -263,8 +263,8 @@ def payload_log(state_dir: Path, sample_rate: float, metrics: Any = None) -> Pay
         if metrics:
             metrics()["dropped"].labels(model=model, reason=reason).inc()
 
-    def logged(model: str) -> None:
+    def logged(model: str, count: int) -> None:
         if metrics:
-            metrics()["logged"].labels(model=model).inc()
+            metrics()["logged"].labels(model=model).inc(count)
 
     return PayloadLog(state_dir / "payloads", sample_rate, on_drop=dropped, on_log=logged)

@@ -109,8 +109,7 @@ class PayloadLog:
                 continue
             self.logged[model] += len(model_lines)
             if self._on_log:
-                for _ in model_lines:
-                    self._on_log(model)
+                self._on_log(model, len(model_lines))
 
     def _append(self, handler: logging.handlers.RotatingFileHandler, lines: list[str]) -> None:
         stream = handler.stream  # open: the handler is not delayed

@@ -108,7 +108,7 @@ class AdminApi:
         if parts == ["models"] and method == "GET":
             return HTTPStatus.OK, {
                 "models": [
-                    describe_state(model, await model.refresh())
+                    describe_state(model, await model.described())
                     for model in versions.models.values()
                 ]
             }
