@@ -84,8 +84,15 @@ def test_every_request_under_concurrent_load_succeeds(
 def test_bentomls_default_session_refresh_breaks_runner_calls(
     own_server: Callable[..., Server], default_models: dict[str, str]
 ) -> None:
-    """Proof that runners/base.py's runner_connection is what keeps the test above clean."""
-    running = own_server({"BENTOML_CONFIG_OVERRIDES": UPSTREAM_DEFAULT})
+    """Proof that runners/base.py's runner_connection is what keeps the test above clean.
+
+    BentoML replaces the session every 100 runner requests, so the proof needs many: with
+    calls merged in the front, the burst makes only a few hundred, and a replacement met no
+    call in flight in one of three clean-clone runs. Batching off sends every call as its own
+    runner request, as before merging: the same burst, the same client sessions."""
+    running = own_server(
+        {"BENTOML_CONFIG_OVERRIDES": UPSTREAM_DEFAULT, "MODEL_BUNDLE_BATCHING": "off"}
+    )
 
     outcomes = burst(running.url, default_models["book_rating"]).by_outcome
 
