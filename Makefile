@@ -10,10 +10,13 @@ export BENTOML_DO_NOT_TRACK := true
 
 # uv installs the pinned sets (its own version pinned in constraints.txt, installed by pip):
 # about 10 s for the serving set where pip takes about 100 s. Like pip, it takes local wheels
-# from PIP_FIND_LINKS when the machine sets it (a local CPU build of torch, say).
+# from PIP_FIND_LINKS when the machine sets it (a local CPU build of torch, say). It compiles
+# the bytecode as it installs: where PYTHONDONTWRITEBYTECODE is set (as on our CI machines)
+# Python would otherwise compile torch, pandas and bentoml from source in every process it
+# starts, about 4 s of CPU each (and a server starts five).
 UV := $(BIN)/uv
 INSTALL := $(if $(PIP_FIND_LINKS),UV_FIND_LINKS=$(PIP_FIND_LINKS)) \
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt
 
 $(UV): constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,8 +63,11 @@ container: bento
 
 ## Benchmark the bundle against a plain FastAPI server; writes docs/PERFORMANCE.md.
 ## Uses wrk when installed (Debian: apt-get install wrk), else a Python load generator.
+## Ends with the table of every performance goal as its benchmark last measured it
+## (docs/PERFORMANCE-goals.md).
 bench: venv models
 	$(BIN)/python -m scripts.benchmarks.bench --write
+	$(BIN)/python -m scripts.benchmarks.goals --write
 
 ## The OpenAPI document (what GET /docs.json serves) and clients generated from it, into
 ## $(CLIENTS)/ (gitignored). By default the document is written from the code (no server

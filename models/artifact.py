@@ -18,11 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import bentoml
-import pandas as pd
 import torch
+
+if TYPE_CHECKING:  # pandas only types the training-time data_hash: runners start without it
+    import pandas as pd
 
 FORMAT_VERSION = 1
 STATE_DICT_FILE = "state_dict.pt"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from scripts.benchmarks import arms, bench
+from scripts.benchmarks import arms, bench, goals
 from scripts.benchmarks import mask as bench_mask
 from scripts.benchmarks import merging as bench_merging
 from scripts.benchmarks import monitoring as bench_monitoring
 from scripts.benchmarks import recommend as bench_recommend
+from scripts.benchmarks import suite as bench_suite
 from scripts.benchmarks import versions as bench_versions
 from tests.support import server as serving
 
@@ -34,7 +37,7 @@ def test_side_by_side_benchmark_runs_in_tiny_mode(server, default_models: dict[s
     assert {row.split("|")[2].strip() for row in rows} == servers
     assert all(row.split("|")[8].strip() == "0" for row in rows)  # no errors
     assert "| echo (stack floor) | echo |" in text
-    targets = text[text.index("| target | measured | met |") :]
+    targets = text[text.index("| goal | measured | met |") :]
     assert "predict_credit, 1 client, right after a burst: p50 <= 1 ms over batching off" in targets
     assert "| 0 errors in every run | 0 runs with errors | yes |" in targets
 
@@ -69,8 +72,8 @@ def test_monitoring_benchmark_flags_the_percent_shift_in_tiny_sizes(
         ("book_rating", 3),
         ("mask_classifier", 3),
     ]
-    goals = bench_monitoring.goal_lines(alarms, None)
-    assert any(line.startswith("| iris: false alarms under 1 window in 100 |") for line in goals)
+    goals = bench_monitoring.goal_rows(alarms, None)
+    assert any(goal.goal == "iris: false alarms under 1 window in 100" for goal in goals)
 
 
 def test_monitoring_goals_compare_the_default_with_the_tree_without_the_monitor() -> None:
@@ -82,15 +85,15 @@ def test_monitoring_goals_compare_the_default_with_the_tree_without_the_monitor(
         for clients, before, now in ((64, (100.0, 0.0), (90.0, 0.0)), (1, (0, 5.0), (0, 5.1))):
             measured[(bench_monitoring.BEFORE, endpoint, clients)] = figures(*before)
             measured[(bench_monitoring.DEFAULT_ARM, endpoint, clients)] = figures(*now)
-    goals = bench_monitoring.goal_lines([], measured)
-    throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
-    latency = next(line for line in goals if "`predict_credit`: at most 0.2 ms" in line)
-    assert throughput.endswith("| cost +10.0 % (90 vs 100 requests/s) | no |"), throughput
+    rows = [goal.row() for goal in bench_monitoring.goal_rows([], measured)]
+    throughput = next(line for line in rows if "`predict_credit`: logging and drift" in line)
+    latency = next(line for line in rows if "`predict_credit`: at most 0.2 ms" in line)
+    assert throughput.endswith("| cost +10.0 % (90 vs 100 requests/s) | **no** |"), throughput
     assert latency.endswith("| +0.10 ms (5.10 vs 5.00) | yes |"), latency
     measured[(bench_monitoring.DEFAULT_ARM, "predict_credit", 64)].requests_per_second += [100.0]
-    goals = bench_monitoring.goal_lines([], measured)
-    throughput = next(line for line in goals if "`predict_credit`: logging and drift" in line)
-    assert throughput.endswith("| no (within noise) |"), throughput
+    rows = [goal.row() for goal in bench_monitoring.goal_rows([], measured)]
+    throughput = next(line for line in rows if "`predict_credit`: logging and drift" in line)
+    assert throughput.endswith("| **no** (within noise) |"), throughput
 
 
 def test_the_arm_without_the_monitor_edits_this_trees_record_into_ids_only() -> None:
@@ -132,3 +135,45 @@ def test_merging_report_judges_each_goal_from_the_medians(default_models: dict[s
     assert "1.40x the baseline | **no** |" in goals
     assert "| classify_mask, 1 client: p50 <= +0.2 ms over before | 4.10 against 4.00 ms" in goals
     assert "| 0 errors (bundles and floor) | 0 runs with errors | yes |" in goals
+
+
+def test_goals_table_gathers_each_pages_goal_rows_and_names_the_pages_without(
+    tmp_path: Path,
+) -> None:
+    made_up = [goals.Goal("fast", "1 s", True), goals.Goal("small", "2 GB", False, "noisy")]
+    (tmp_path / "PERFORMANCE.md").write_text(
+        "# Bench\n\n| endpoint | rows/s |\n|---|---|\n| credit | 5 |\n\n"
+        + "\n".join(goals.markdown(made_up))
+        + "\n\nAfter the table.\n"
+    )
+    text = goals.table(tmp_path)
+    section = text[text.index("## [PERFORMANCE.md]") : text.index("## [PERFORMANCE-merging.md]")]
+    assert "1 of 2 met" in section and "committed not committed" in section
+    assert "| fast | 1 s | yes |" in section
+    assert "| small | 2 GB | **no** (noisy) |" in section
+    assert "| credit | 5 |" not in section and "After the table" not in section
+    for page, command in goals.SOURCES.items():
+        if page != "PERFORMANCE.md":
+            assert f"No goal table yet: `{command}` measures its goals." in text
+
+
+def test_suite_report_reads_pytests_summary_and_slowest_steps() -> None:
+    output = "\n".join(
+        [
+            "============================= slowest 30 durations =============================",
+            "181.20s call     tests/test_bento.py::test_exported_bento_serves",
+            "12.50s setup    tests/test_endpoints.py::test_models",
+            "40.00s call     tests/test_mlflow.py::test_sync",
+            "================ 648 passed, 2 warnings in 1759.31s (0:29:19) ================",
+        ]
+    )
+    assert bench_suite.summary(output) == "648 passed, 2 warnings in 1759.31s (0:29:19)"
+    assert [(s, test) for s, _, test in bench_suite.slowest(output)] == [
+        (181.2, "tests/test_bento.py::test_exported_bento_serves"),
+        (40.0, "tests/test_mlflow.py::test_sync"),
+        (12.5, "tests/test_endpoints.py::test_models"),
+    ]
+    figures = {"whole_s": 1759.3, "whole": "648 passed", "fast_s": 45.0, "fast": "300 passed"}
+    whole, fast = bench_suite.goal_rows(figures)
+    assert (whole.met, whole.measured) == (False, "29.3 min (648 passed)")
+    assert (fast.met, fast.measured) == (True, "45 s (300 passed)")

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import httpx
 
+from scripts.benchmarks import goals
+from scripts.benchmarks.goals import Goal
 from scripts.sample_data.requests import HEALTHY
 from tests.support.server import ROOT
 
 REPORT = ROOT / "docs" / "PERFORMANCE-first-answer.md"
 GOAL_S = 120.0
+TRAINING_GOAL_S = 30.0
 # The first line of each phase in `make serve`'s output.
 PHASES = {
     "install the serving packages (uv)": "pip install --quiet --disable-pip-version-check uv",
@@ -93,12 +96,31 @@ def measure(timeout_s: float = 900) -> dict[str, float]:
             make.wait(timeout=60)
 
 
+def goal_rows(marks: dict[str, float]) -> list[Goal]:
+    """The first answer within two minutes, the default training within 30 s."""
+    total = marks["first answer"]
+    rows = [
+        Goal(
+            f"first answer within {GOAL_S:.0f} s of `make serve`", f"{total:.0f} s", total <= GOAL_S
+        )
+    ]
+    training = "train the default models"
+    if training in marks and "start the server" in marks:
+        took = marks["start the server"] - marks[training]
+        rows.append(
+            Goal(
+                f"default training within {TRAINING_GOAL_S:.0f} s",
+                f"{took:.0f} s",
+                took <= TRAINING_GOAL_S,
+            )
+        )
+    return rows
+
+
 def report(marks: dict[str, float]) -> str:
     order = [*PHASES, "first answer"]
     rows = [f"| {phase} | {marks[phase]:.0f} s |" for phase in order if phase in marks]
     load = marks["load average at the start"]
-    total = marks["first answer"]
-    verdict = "met" if total <= GOAL_S else "not met"
     return "\n".join(
         [
             "# First answer on a fresh clone",
@@ -114,7 +136,7 @@ def report(marks: dict[str, float]) -> str:
             "|---|---|",
             *rows,
             "",
-            f"Goal: the first answer within {GOAL_S:.0f} s: **{verdict}** ({total:.0f} s).",
+            *goals.markdown(goal_rows(marks)),
             "",
         ]
     )

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.benchmarks import arms, bench
+from scripts.benchmarks import arms, bench, goals
+from scripts.benchmarks.goals import Goal
 from scripts.sample_data.requests import HEALTHY
 from tests.support import server as serving
 
@@ -182,16 +183,16 @@ def lines(
                 f"{baseline.rate_text()} | {baseline.rate / floor.rate:.2f} | 1.00x | "
                 f"{baseline.cpu_text()} | {one.error_text} / {baseline.error_text} |"
             )
-    out += ["", *goal_lines(figures, floor), ""]
+    out += ["", *goals.markdown(goal_rows(figures, floor)), ""]
     return out
 
 
-def goal_lines(figures: dict[tuple[str, str, int], arms.Figures], floor: arms.Figures) -> list[str]:
-    """The issue's goals, each against this run's medians."""
-    out = ["| goal | measured | met |", "|---|---|---|"]
+def goal_rows(figures: dict[tuple[str, str, int], arms.Figures], floor: arms.Figures) -> list[Goal]:
+    """The goals of merging calls in the front, each against this run's medians."""
+    out: list[Goal] = []
 
     def row(goal: str, figure: str, met: bool) -> None:
-        out.append(f"| {goal} | {figure} | {'yes' if met else '**no**'} |")
+        out.append(Goal(goal, figure, met))
 
     for workers in (1, 2):
         now, before = arm_name(NOW, workers), arm_name(BEFORE, workers)

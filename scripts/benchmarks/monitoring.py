@@ -38,7 +38,8 @@ from model_bundle.monitoring.payloads import PayloadLog
 from model_bundle.settings import settings
 from models.artifact import Artifact
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
-from scripts.benchmarks import arms
+from scripts.benchmarks import arms, goals
+from scripts.benchmarks.goals import Goal
 from tests.support import server as serving
 
 REPORT = serving.ROOT / "docs" / "MONITORING.md"
@@ -412,16 +413,15 @@ def overlap(a: Sequence[float], b: Sequence[float]) -> bool:
     return min(a) <= max(b) and min(b) <= max(a)
 
 
-def goal_lines(
+def goal_rows(
     alarms: Sequence[FalseAlarms],
     figures: Mapping[tuple[str, str, int], arms.Figures] | None,
     per_answer_us: float | None = None,
-) -> list[str]:
-    lines = ["| goal | measured | met |", "|---|---|---|"]
+) -> list[Goal]:
+    rows: list[Goal] = []
 
     def row(goal: str, measured: str, met: bool, noise: bool = False) -> None:
-        verdict = "yes" if met else "no"
-        lines.append(f"| {goal} | {measured} | {verdict}{' (within noise)' if noise else ''} |")
+        rows.append(Goal(goal, measured, met, "within noise" if noise else ""))
 
     for a in alarms:
         rate = a.alarms / a.windows
@@ -461,7 +461,7 @@ def goal_lines(
             added <= P50_GOAL_MS,
             overlap(now.p50_ms, before.p50_ms),
         )
-    return lines
+    return rows
 
 
 def detection_report(windows: int, trials: int) -> tuple[list[str], list[FalseAlarms]]:
@@ -542,7 +542,7 @@ def report(windows: int, trials: int, seconds: float, rounds: int, cost: bool) -
         "tell the verdict from the machine's noise (the in-process row is the figure to go "
         "by then).",
         "",
-        *goal_lines(alarms, figures, per_answer),
+        *goals.markdown(goal_rows(alarms, figures, per_answer)),
         "",
     ]
     text = "\n".join(lines)

@@ -3,13 +3,14 @@
     python -m scripts.bento.verify [--keep]      (make verify-bento)
 
 Builds the Bento from bentofile.yaml and exports it (``bentoml export``: the archive is the
-image's build context, models included). Then, as the Bento's Dockerfile does: a fresh
-virtual environment made only from the Bento's own ``env/python/requirements.txt``, the
-archive unpacked as ``BENTO_PATH``, an empty ``BENTOML_HOME``, ``BENTOML_CONTAINERIZED``
-set, and the Bento's own ``env/docker/entrypoint.sh`` started with the arguments of
-deploy/kubernetes.yaml. No file of the working tree is used. Every endpoint must answer
-correctly, the web page (/ui/) must be served, and the retrain command must start. Needs
-the default models in the store (``make models``). Takes one to three minutes (mostly the install).
+image's build context, models included). Then, as the Bento's Dockerfile does: a fresh virtual
+environment made only from the Bento's own ``env/python/requirements.txt`` and constraints
+(installed with uv), the archive unpacked as ``BENTO_PATH``, an empty ``BENTOML_HOME``,
+``BENTOML_CONTAINERIZED`` set, and the Bento's own ``env/docker/entrypoint.sh`` started with
+the arguments of deploy/kubernetes.yaml. No file of the working tree is used. Every endpoint
+must answer correctly, the web page (/ui/) must be served, and the retrain command must start.
+Needs the default models in the store (``make models``). Takes about a minute (mostly the
+install).
 """
 
 from __future__ import annotations
@@ -73,10 +74,24 @@ def dockerfile_facts(bento_path: Path) -> dict[str, object]:
     }
 
 
-def fresh_environment(requirements: Path, work: Path) -> Path:
+def fresh_environment(bento_path: Path, work: Path) -> Path:
+    """A new virtual environment with the Bento's requirements, installed as its image installs
+    them: uv, the Bento's own constraints, bytecode compiled (the image's Python cannot write
+    it; here, where PYTHONDONTWRITEBYTECODE may be set, every process would compile torch
+    anew). Local wheels come from PIP_FIND_LINKS when the machine sets it, as pip's would."""
     venv = work / "venv"
     run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)])
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
+    uv = Path(sys.executable).parent / "uv"  # the development set's pinned uv
+    find_links = os.environ.get("PIP_FIND_LINKS")
+    run(
+        [
+            *(str(uv), "pip", "install", "--quiet", "--compile-bytecode"),
+            *("--python", str(venv / "bin" / "python")),
+            *(("--find-links", find_links) if find_links else ()),
+            *("-r", str(bento_path / "env" / "python" / "requirements.txt")),
+            *("-c", str(bento_path / "src" / "constraints.txt")),
+        ]
+    )
     return venv
 
 
@@ -127,7 +142,7 @@ def verify(keep: bool = False) -> dict[str, object]:
     started = time.monotonic()
     tag, archive = build_and_export(work)
     bento_path = unpack(archive, work / "bento")
-    venv = fresh_environment(bento_path / "env" / "python" / "requirements.txt", work)
+    venv = fresh_environment(bento_path, work)
     installed = time.monotonic() - started
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(  # what the Bento's Dockerfile sets (ENV lines and the bentofile's envs)
