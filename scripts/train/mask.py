@@ -58,7 +58,7 @@ def synthetic(per_class: int, seed: int, prep: Preprocessing = DEFAULT_PREPROCES
     """The synthetic faces (scripts.sample_data.mask) the default version is trained on: their
     scenes, not their photos. The camera's blur (at most 1.2 pixels) and noise (sigma 6 grey
     levels, rounded) vanish in a 16-fold reduction to the 32x24 input: a pixel moves by a
-    third of a level on average and a photo's brightness and contrast by 1e-4, far inside
+    third of a level (standard deviation) and a photo's brightness and contrast by 1e-4, far inside
     what the drift tests tell apart, while photographing takes 90% of the drawing time."""
     labelled = [(c, image, resize(image, prep)) for c, image in faces(per_class, seed, False)]
     return (
