@@ -80,7 +80,7 @@ def train_iris(scaling: bool) -> Artifact:
 
 def train_mask(scaling: bool) -> Artifact:
     tag = mask_training.train(
-        per_class=4, epochs=2, name="mask_temperature_test", temperature_scaling=scaling
+        per_class=4, epochs=3, name="mask_temperature_test", temperature_scaling=scaling
     )
     return Artifact.load(tag)
 

@@ -6,6 +6,11 @@ Drawn with Pillow, deterministic by seed. Cues: a mask over nose and mouth (worn
 the nose (incorrect) or none (a visible mouth); long hair (female) or short hair (male);
 hair colour and forehead lines by age group. Position, size, skin tone, background and
 noise vary. DIR gets ``<class_id>/<n>.jpg`` files and ``labels.csv``.
+
+A photo is a scene (:func:`draw_scene`: the shapes) taken by a camera (:func:`photograph`:
+a slight blur and sensor noise). Each photo of :func:`faces` has a generator of its own, so
+its scene is the same whether or not it is photographed: the trainer, which shrinks every
+photo 16-fold, trains on the scenes (see scripts/train/mask.py).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ def jitter(rng: np.random.Generator, colour: tuple[int, int, int], spread: int =
     return tuple(int(np.clip(c + rng.integers(-spread, spread + 1), 0, 255)) for c in colour)
 
 
-def draw_face(class_id: int, rng: np.random.Generator) -> Image.Image:
+def draw_scene(class_id: int, rng: np.random.Generator) -> Image.Image:
+    """The face of class ``class_id`` at 384x512, sharp and noiseless."""
     mask, gender, age = class_parts(class_id)
     background = jitter(rng, tuple(rng.integers(60, 200, 3)), 0)
     image = Image.new("RGB", (WIDTH, HEIGHT), background)
@@ -89,10 +95,22 @@ def draw_face(class_id: int, rng: np.random.Generator) -> Image.Image:
         for side in (-1, 1):  # ear loops
             x = cx + side * face_w * 0.42
             draw.line((x, box[1] + 10, x + side * 18, eye_y), fill=colour, width=3)
+    return image
 
-    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    noise = rng.normal(0, 6, (HEIGHT, WIDTH, 3))
-    return Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8))
+
+def photograph(scene: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """``scene`` as a camera takes it: a Gaussian blur of 0.3 to 1.2 pixels and sensor noise
+    (sigma 6 grey levels), rounded to the nearest level, so that on average the photo is
+    as bright as the scene (what the trainer relies on)."""
+    blurred = np.asarray(scene.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2))))
+    noise = rng.standard_normal(blurred.shape, dtype=np.float32)
+    noisy = np.rint(blurred + noise * np.float32(6))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def draw_face(class_id: int, rng: np.random.Generator) -> Image.Image:
+    """A photo of a face of class ``class_id``: its scene, photographed."""
+    return photograph(draw_scene(class_id, rng), rng)
 
 
 def jpeg(class_id: int = 7, seed: int = 0) -> bytes:
@@ -102,12 +120,17 @@ def jpeg(class_id: int = 7, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def faces(per_class: int, seed: int = 0) -> Iterator[tuple[int, Image.Image]]:
-    """``per_class`` images of every class, in a seeded shuffled order."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(NUM_CLASSES), per_class)
-    for class_id in rng.permutation(labels):
-        yield int(class_id), draw_face(int(class_id), rng)
+def faces(
+    per_class: int, seed: int = 0, photographed: bool = True
+) -> Iterator[tuple[int, Image.Image]]:
+    """``per_class`` photos of every class, in a seeded shuffled order; with ``photographed``
+    False their scenes (the same faces, sharp and noiseless: a photo's generator is its own,
+    ``(seed, n)``, so leaving the camera out changes no other photo)."""
+    labels = np.random.default_rng(seed).permutation(np.repeat(np.arange(NUM_CLASSES), per_class))
+    for n, class_id in enumerate(labels):
+        rng = np.random.default_rng((seed, n))
+        scene = draw_scene(int(class_id), rng)
+        yield int(class_id), photograph(scene, rng) if photographed else scene
 
 
 def write(directory: Path, per_class: int = 30, seed: int = 0) -> Path:

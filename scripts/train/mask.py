@@ -1,11 +1,13 @@
 """Train the default mask / gender / age classifier on synthetic faces and store it.
 
-    python -m scripts.train.mask [--per-class 40] [--epochs 25] [--seed 0]
+    python -m scripts.train.mask [--per-class 120] [--epochs 6] [--seed 0]
                                  [--temperature-scaling]
 
 The baseline's BaseModel at a reduced input size (32x24: the synthetic cues are coarse, and a
 smaller input learns them no worse while training several times faster on a CPU); an
-imported baseline checkpoint keeps its own 128x96.
+imported baseline checkpoint keeps its own 128x96. Fresh faces are cheap to draw (about as
+cheap as one training pass over a face), so the default version sees many faces a few times
+(120 a class, 6 epochs) rather than few faces many times (40, 25): it memorised those.
 Reports held-out accuracy and macro F1 (the competition's metric), stored in the metadata.
 --temperature-scaling serves the version with the temperature fitted on its held-out images
 (when it lowers their calibration error; docs/EXPLANATIONS.md#calibration).
@@ -29,6 +31,7 @@ from models.mask.contract import NUM_CLASSES, Preprocessing, resize
 from models.mask.network import MaskBaseModel, mask_metadata, normalise
 from models.mask.statistics import image_statistics
 from scripts.sample_data.mask import faces
+from scripts.train.threads import one_thread
 from scripts.train.tracking import PREPROCESSING_FILE, log_training_run
 
 DEFAULT_PREPROCESSING = Preprocessing(height=32, width=24)
@@ -52,8 +55,12 @@ Labelled = tuple[np.ndarray, np.ndarray, list[dict[str, float]]]
 
 
 def synthetic(per_class: int, seed: int, prep: Preprocessing = DEFAULT_PREPROCESSING) -> Labelled:
-    """The synthetic faces (scripts.sample_data.mask) the default version is trained on."""
-    labelled = [(c, image, resize(image, prep)) for c, image in faces(per_class, seed)]
+    """The synthetic faces (scripts.sample_data.mask) the default version is trained on: their
+    scenes, not their photos. The camera's blur (at most 1.2 pixels) and noise (sigma 6 grey
+    levels, rounded) vanish in a 16-fold reduction to the 32x24 input: a pixel moves by a
+    third of a level (standard deviation) and a photo's brightness and contrast by 1e-4, far inside
+    what the drift tests tell apart, while photographing takes 90% of the drawing time."""
+    labelled = [(c, image, resize(image, prep)) for c, image in faces(per_class, seed, False)]
     return (
         np.array([c for c, _, _ in labelled]),
         np.stack([pixels for _, _, pixels in labelled]),
@@ -61,9 +68,27 @@ def synthetic(per_class: int, seed: int, prep: Preprocessing = DEFAULT_PREPROCES
     )
 
 
+def initialise(model: MaskBaseModel) -> None:
+    """He (Kaiming) initialisation of the convolutions, zero biases: the baseline's network
+    has no normalisation layers, and with torch's default initialisation its activations
+    shrink layer by layer, so it learnt the coarse cues slowly (0.58 against 0.73 held-out
+    accuracy after the same 15 epochs)."""
+    for layer in (model.conv1, model.conv2, model.conv3):
+        torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        torch.nn.init.zeros_(layer.bias)
+
+
+def mirrored(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A seeded half of the batch mirrored left to right: every cue (mask, hair, forehead) is
+    symmetric, so a mirrored face is another face of its class."""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+@one_thread()
 def train(
-    per_class: int = 40,
-    epochs: int = 25,
+    per_class: int = 120,
+    epochs: int = 6,
     seed: int = 0,
     name: str = MASK_CLASSIFIER.name,
     temperature_scaling: bool = False,
@@ -104,6 +129,8 @@ def train(
     model = MaskBaseModel()
     if initial is not None:
         model.load_state_dict(initial)
+    else:
+        initialise(model)
     optimiser = torch.optim.Adam(model.parameters())
     batches = -(-len(y_train) // BATCH_SIZE)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -111,29 +138,26 @@ def train(
     )
     generator = torch.Generator().manual_seed(seed)
 
-    def evaluate() -> tuple[float, float]:
-        model.eval()
-        with torch.inference_mode():
-            predicted = model(x_held).argmax(dim=1).numpy()
-        return float(np.mean(predicted == y_held)), macro_f1(predicted, y_held)
-
-    with Progress() as progress:
+    with Progress() as progress:  # judged once, at the end: an epoch's judgement decides nothing
         task = progress.add_task("mask epochs", total=epochs)
         for epoch in range(1, epochs + 1):
             model.train()
+            total = 0.0
             for batch in torch.randperm(len(y_train), generator=generator).split(BATCH_SIZE):
                 optimiser.zero_grad()
-                loss = torch.nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
+                logits = model(mirrored(x_train[batch], generator))
+                loss = torch.nn.functional.cross_entropy(logits, y_train[batch])
                 loss.backward()
                 optimiser.step()
                 schedule.step()
-            accuracy, f1 = evaluate()
-            progress.update(
-                task,
-                advance=1,
-                description=f"epoch {epoch} held-out acc {accuracy:.3f} F1 {f1:.3f}",
-            )
-    accuracy, f1 = evaluate()
+                total += loss.item() * len(batch)
+            loss_text = f"epoch {epoch} training loss {total / len(y_train):.3f}"
+            progress.update(task, advance=1, description=loss_text)
+    model.eval()
+    with torch.inference_mode():
+        held_logits = model(x_held).numpy()
+    predicted = held_logits.argmax(axis=1)
+    accuracy, f1 = float(np.mean(predicted == y_held)), macro_f1(predicted, y_held)
     metrics = {
         "holdout_accuracy": round(accuracy, 4),
         "holdout_macro_f1": round(f1, 4),
@@ -144,8 +168,6 @@ def train(
         "seed": seed,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
-    with torch.inference_mode():
-        held_logits = model(x_held).numpy()
     print(f"mask_classifier: held-out accuracy {accuracy:.3f}, macro F1 {f1:.3f}")
     metadata = mask_metadata(
         prep,
@@ -186,8 +208,8 @@ def train(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-class", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--per-class", type=int, default=120)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature-scaling", action="store_true")
     args = parser.parse_args()

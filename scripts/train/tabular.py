@@ -16,6 +16,7 @@ from models.artifact import data_hash, save_artifact
 from models.calibration import calibration
 from models.tabular.contract import TabularTask
 from models.tabular.network import MinMaxScaler, TabularClassifier, build_network, tabular_metadata
+from scripts.train.threads import one_thread
 from scripts.train.tracking import SCALER_FILE, log_training_run
 
 
@@ -46,6 +47,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
+@one_thread()
 def train_tabular(
     task: TabularTask,
     frame: pd.DataFrame,
