@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts.benchmarks import arms, bench, goals
+from scripts.benchmarks import first_answer as bench_first_answer
 from scripts.benchmarks import mask as bench_mask
 from scripts.benchmarks import merging as bench_merging
 from scripts.benchmarks import monitoring as bench_monitoring
@@ -177,3 +178,19 @@ def test_suite_report_reads_pytests_summary_and_slowest_steps() -> None:
     whole, fast = bench_suite.goal_rows(figures)
     assert (whole.met, whole.measured) == (False, "29.3 min (648 passed)")
     assert (fast.met, fast.measured) == (True, "45 s (300 passed)")
+
+
+def test_first_answer_goals_time_training_and_start_from_the_phases_marks() -> None:
+    marks = {
+        "load average at the start": 0.0,
+        "install the serving packages (uv)": 8.0,
+        "train the default models": 30.0,
+        "start the server": 58.0,
+        "first answer": 66.5,
+    }
+    rows = [goal.row() for goal in bench_first_answer.goal_rows(marks)]
+    assert rows == [
+        "| first answer within 120 s of `make serve` | 66 s | yes |",
+        "| default training within 30 s | 28 s | yes |",
+        "| the server answers within 6 s of `bentoml serve` | 8.5 s | **no** |",
+    ]

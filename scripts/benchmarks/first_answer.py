@@ -30,6 +30,7 @@ from tests.support.server import ROOT
 REPORT = ROOT / "docs" / "PERFORMANCE-first-answer.md"
 GOAL_S = 120.0
 TRAINING_GOAL_S = 30.0
+READY_GOAL_S = 6.0
 # The first line of each phase in `make serve`'s output.
 PHASES = {
     "install the serving packages (uv)": "pip install --quiet --disable-pip-version-check uv",
@@ -97,21 +98,33 @@ def measure(timeout_s: float = 900) -> dict[str, float]:
 
 
 def goal_rows(marks: dict[str, float]) -> list[Goal]:
-    """The first answer within two minutes, the default training within 30 s."""
+    """The first answer within two minutes; the default training within 30 s; the server
+    answering within 6 s of its start (on a fresh clone, the stricter form of "ready")."""
     total = marks["first answer"]
     rows = [
         Goal(
-            f"first answer within {GOAL_S:.0f} s of `make serve`", f"{total:.0f} s", total <= GOAL_S
+            f"first answer within {GOAL_S:.0f} s of `make serve`",
+            f"{total:.0f} s",
+            total <= GOAL_S,
         )
     ]
-    training = "train the default models"
-    if training in marks and "start the server" in marks:
-        took = marks["start the server"] - marks[training]
+    training, serving = marks.get("train the default models"), marks.get("start the server")
+    if training is not None and serving is not None:
+        took = serving - training
         rows.append(
             Goal(
                 f"default training within {TRAINING_GOAL_S:.0f} s",
                 f"{took:.0f} s",
                 took <= TRAINING_GOAL_S,
+            )
+        )
+    if serving is not None:
+        took = total - serving
+        rows.append(
+            Goal(
+                f"the server answers within {READY_GOAL_S:.0f} s of `bentoml serve`",
+                f"{took:.1f} s",
+                took <= READY_GOAL_S,
             )
         )
     return rows
