@@ -68,9 +68,12 @@ def parts_directory(output: Path) -> Path:
 def with_predictions(prepared: Prepared, columns: dict[str, Any]) -> pd.DataFrame:
     """The valid rows with the prediction columns appended (replacing same-named ones: a
     re-run over an output file replaces its predictions)."""
-    rows = prepared.rows.drop(columns=[name for name in columns if name in prepared.rows])
-    # One concat of two frames: inserting columns one by one is several times slower.
-    return pd.concat([rows, pd.DataFrame(columns, index=rows.index)], axis=1)
+    rows = prepared.rows
+    if replaced := [name for name in columns if name in rows]:
+        rows = rows.drop(columns=replaced)
+    # One concat of two frames: inserting columns one by one is several times slower. The
+    # prediction arrays are fresh, so the frame takes them as they are (copy=False).
+    return pd.concat([rows, pd.DataFrame(columns, index=rows.index, copy=False)], axis=1)
 
 
 def error_rows(prepared: Prepared, first_row: int) -> pd.DataFrame:
