@@ -153,9 +153,9 @@ def run(
                 progress.update(bar, completed=first_row, speed=speed)
             if writing is not None:
                 writing.result()
+    finish(manifest, output, fmt, suffix)  # part of the run's time: joining is writing too
     summary.predicted = summary.rows - summary.failed
     summary.seconds = time.perf_counter() - started
-    finish(manifest, output, fmt, suffix)
     return summary
 
 
@@ -168,9 +168,11 @@ def save_chunk(
     fmt: files.Format,
     suffix: str,
 ) -> None:
-    """Write a chunk's parts, then record it as finished (in that order: see resume.py)."""
+    """Write a chunk's parts, then record it as finished (in that order: see resume.py). A
+    chunk without refused rows has no errors part (``finish`` joins only the others)."""
     files.write(predicted, manifest.part(index, "output", suffix), fmt)
-    files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
+    if len(refused):
+        files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
     manifest.finish(index, rows, len(refused))
 
 
