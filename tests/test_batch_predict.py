@@ -291,3 +291,46 @@ def test_a_model_missing_from_the_store_is_a_usage_error(
     source = credit_file(tmp_path, rows=5)
     args = ["credit_health", str(source), str(tmp_path / "o.csv"), "--quiet"]
     assert main([*args, "--model-tag", "credit_health:nosuchversion"]) == 2
+
+
+@pytest.mark.parametrize("model", ["credit_health", "iris"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_errors_file_gives_pydantics_reason_for_every_kind_of_bad_row(
+    tmp_path: Path,
+    default_models: dict[str, str],
+    model: str,
+    suffix: str,
+) -> None:
+    """Every kind of bad cell (beyond each bound, NaN, infinities, text, booleans, empty, and
+    several at once) through the command line, across chunks: the errors file
+    names exactly the rows the API would refuse, with the API's reasons, and every other
+    row is predicted, in order."""
+    from model_bundle.schemas import TABULAR_REQUESTS
+    from tests.test_batch_rules import bad_rows, pydantic_verdicts
+
+    schema = TABULAR_REQUESTS[model]
+    fields = list(schema.model_fields)
+    frame = bad_rows(schema, fields)
+    several = frame.iloc[1:4].reset_index(drop=True)  # a bad cell in several fields at once
+    for i, field in enumerate(fields[1:], start=1):
+        several.loc[i % 3, field] = ["x", None, -1e9][i % 3]
+    frame = pd.concat([frame, several], ignore_index=True)
+    frame.insert(0, "id", np.arange(len(frame)))
+    source = tmp_path / f"bad{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(source, index=False)
+    else:  # Parquet has one type per column: the first field as text, the others as numbers
+        table = frame.assign(**{f: pd.to_numeric(frame[f], errors="coerce") for f in fields[1:]})
+        table[fields[0]] = frame[fields[0]].map(lambda v: None if v is None else str(v))
+        table.to_parquet(source, index=False)
+    as_read = read(source)
+    expected = pydantic_verdicts(as_read, schema, fields)
+    assert 10 < sum(v is not None for v in expected) < len(expected) - 5
+
+    output = tmp_path / f"out{suffix}"
+    assert main([model, str(source), str(output), "--chunk-rows", "16", "--quiet"]) == 1
+    errors = pd.read_csv(tmp_path / "out.errors.csv")
+    refused = [(row, v) for row, v in enumerate(expected, start=1) if v is not None]
+    assert list(zip(errors["row"], errors["reason"], strict=True)) == refused
+    kept = [i for i, v in enumerate(expected) if v is None]
+    assert read(output)["id"].tolist() == as_read["id"].iloc[kept].tolist()

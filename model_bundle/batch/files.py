@@ -87,17 +87,24 @@ def write(frame: pd.DataFrame, path: Path, fmt: Format) -> None:
 
 def text_columns(schema: pa.Schema) -> list[str]:
     """Dictionary-encode text only (labels, tags repeat): on float columns, dictionary
-    encoding cost three times the model's own time and saved nothing."""
+    encoding cost three times the model's own time and saved nothing. Our label and tag
+    columns arrive dictionary-typed (pandas categoricals): left out, pyarrow decoded them
+    into a string per row and wrote those plain, which was half of writing a part."""
     return [
-        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_dictionary(f.type)
     ]
 
 
 def join_parts(parts: Sequence[Path], output: Path, fmt: Format) -> None:
     """Concatenate parts into ``output`` part by part (never all in memory at once)."""
     partial = output.with_name(output.name + ".partial")
+    partial.unlink(missing_ok=True)
     if len(parts) == 1:  # the usual case for a small file: nothing to concatenate
-        shutil.copyfile(parts[0], partial)
+        linked_or_copied(parts[0], partial)
     elif fmt == "csv":
         with partial.open("wb") as sink:
             for number, part in enumerate(parts):
@@ -121,6 +128,16 @@ def join_parts(parts: Sequence[Path], output: Path, fmt: Format) -> None:
             if writer is not None:
                 writer.close()
     os.replace(partial, output)
+
+
+def linked_or_copied(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (the parts folder is beside the output, so on
+    the same file system: no bytes copied), else a copy. The part stays in place until the
+    run is finished, so an interruption still finds every recorded part."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def unified(schemas: Sequence[pa.Schema]) -> pa.Schema | None:

@@ -68,9 +68,12 @@ def parts_directory(output: Path) -> Path:
 def with_predictions(prepared: Prepared, columns: dict[str, Any]) -> pd.DataFrame:
     """The valid rows with the prediction columns appended (replacing same-named ones: a
     re-run over an output file replaces its predictions)."""
-    rows = prepared.rows.drop(columns=[name for name in columns if name in prepared.rows])
-    # One concat of two frames: inserting columns one by one is several times slower.
-    return pd.concat([rows, pd.DataFrame(columns, index=rows.index)], axis=1)
+    rows = prepared.rows
+    if replaced := [name for name in columns if name in rows]:
+        rows = rows.drop(columns=replaced)
+    # One concat of two frames: inserting columns one by one is several times slower. The
+    # prediction arrays are fresh, so the frame takes them as they are (copy=False).
+    return pd.concat([rows, pd.DataFrame(columns, index=rows.index, copy=False)], axis=1)
 
 
 def error_rows(prepared: Prepared, first_row: int) -> pd.DataFrame:
@@ -150,9 +153,9 @@ def run(
                 progress.update(bar, completed=first_row, speed=speed)
             if writing is not None:
                 writing.result()
+    finish(manifest, output, fmt, suffix)  # part of the run's time: joining is writing too
     summary.predicted = summary.rows - summary.failed
     summary.seconds = time.perf_counter() - started
-    finish(manifest, output, fmt, suffix)
     return summary
 
 
@@ -165,9 +168,11 @@ def save_chunk(
     fmt: files.Format,
     suffix: str,
 ) -> None:
-    """Write a chunk's parts, then record it as finished (in that order: see resume.py)."""
+    """Write a chunk's parts, then record it as finished (in that order: see resume.py). A
+    chunk without refused rows has no errors part (``finish`` joins only the others)."""
     files.write(predicted, manifest.part(index, "output", suffix), fmt)
-    files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
+    if len(refused):
+        files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
     manifest.finish(index, rows, len(refused))
 
 

@@ -177,7 +177,8 @@ def report(results: list[Figures], rows: int) -> str:
         "",
         f"`python -m scripts.benchmarks.batch --rows {rows} --write` on {platform.machine()},"
         f" {os.cpu_count()} cores, torch {torch.__version__}, one torch thread;"
-        " the machine is shared, so absolute figures vary between runs.",
+        " the machine is shared, so absolute figures vary between runs (load average"
+        f" {os.getloadavg()[0]:.1f} when the run ended).",
         "",
         "- **raw model**: forward passes on inputs prepared beforehand, best batch size;",
         "- **pipeline**: validation (the API's rules), featurising, prediction and the appended"
