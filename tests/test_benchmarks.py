@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts.benchmarks import arms, bench, goals
+from scripts.benchmarks import batch as bench_batch
 from scripts.benchmarks import first_answer as bench_first_answer
 from scripts.benchmarks import mask as bench_mask
 from scripts.benchmarks import merging as bench_merging
@@ -193,4 +194,19 @@ def test_first_answer_goals_time_training_and_start_from_the_phases_marks() -> N
         "| first answer within 120 s of `make serve` | 66 s | yes |",
         "| default training within 30 s | 28 s | yes |",
         "| the server answers within 6 s of `bentoml serve` | 8.5 s | **no** |",
+    ]
+
+
+def test_batch_goals_judge_the_tiny_models_against_their_raw_model() -> None:
+    made_up = [
+        bench_batch.Figures("credit_health", 100, raw=1000.0, pipeline=700.0, end_to_end=490.0),
+        bench_batch.Figures("iris", 100, raw=1000.0, pipeline=690.0, end_to_end=500.0),
+        bench_batch.Figures("book_rating", 100, raw=1000.0, pipeline=10.0, end_to_end=10.0),
+    ]
+    rows = [goal.row() for goal in bench_batch.goal_rows(made_up)]
+    assert rows == [
+        "| credit_health: in memory at least 70% of the raw model | 70% | yes |",
+        "| credit_health: end to end with Parquet at least 50% of the raw model | 49% | **no** |",
+        "| iris: in memory at least 70% of the raw model | 69% | **no** |",
+        "| iris: end to end with Parquet at least 50% of the raw model | 50% | yes |",
     ]
