@@ -31,7 +31,8 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 READY_TIMEOUT_S = 120
 # Fixtures that start `bentoml serve`: a test using one (directly or through another fixture)
 # is end to end, and is marked so without having to say it.
-SERVER_FIXTURES = frozenset({"server", "http", "own_server", "guarded_server"})
+# (``versioned``: tests/test_versions.py's server with admin keys and a state directory.)
+SERVER_FIXTURES = frozenset({"server", "http", "own_server", "guarded_server", "versioned"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

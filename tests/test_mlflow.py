@@ -35,6 +35,7 @@ from scripts.train.books import FFMConfig, train_on
 from scripts.train.datasets import credit_sample, iris
 from scripts.train.mask import train as train_mask
 from scripts.train.tabular import TrainingConfig, train_tabular
+from tests.support.commands import run_module
 from tests.support.monitors import quiet_monitor
 from tests.support.server import ROOT
 
@@ -97,15 +98,8 @@ def probabilities(tag: str) -> np.ndarray:
     return load_classifier(Artifact.load(tag), CREDIT_TASK).predict_proba(inputs())
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scripts.imports.mlflow", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("scripts.imports.mlflow", *args)
 
 
 def test_training_logs_params_metrics_weights_and_scaler(trained: dict[str, Any]) -> None:

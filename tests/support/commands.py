@@ -24,6 +24,7 @@ COMMANDS = (
     "scripts.imports.credit",
     "scripts.imports.books",
     "scripts.imports.mask",
+    "scripts.imports.mlflow",
     "model_bundle.batch",
     "model_bundle.monitoring.report",
 )
