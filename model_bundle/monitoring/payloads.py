@@ -3,9 +3,12 @@
 The request path only samples and ``put_nowait``s onto a bounded queue (a full queue drops
 the sample and counts it, never waits); one daemon thread writes JSON lines to size-rotated
 files under ``<state dir>/payloads/<model>/`` (``MAX_BYTES`` x ``BACKUPS`` per model). It
-takes what has queued up (up to ``WRITE_BATCH`` records) and writes it with one flush: under
-load, a write and a rotation check per record held the GIL the request path needs (about a
-tenth of a millisecond per answer at the default sample rate, profiled with py-spy).
+takes what has queued up (up to ``WRITE_BATCH`` records) and writes it with one flush, then
+sleeps ``WRITE_INTERVAL_S`` before it looks again: under load, a write and a rotation check per
+record held the GIL the request path needs (about a tenth of a millisecond per answer at the
+default sample rate, profiled with py-spy), and so did waking for every record (a thread
+switch per sample; docs/MONITORING.md measures the difference). An idle log still writes a
+first record at once; a process killed loses at most the last interval's samples.
 
 Why not ``bentoml.monitor``: its DefaultMonitor (bentoml/_internal/monitoring/default.py)
 writes through a logging handler synchronously in the request's task, in its own column
@@ -21,6 +24,7 @@ import logging.handlers
 import queue
 import random
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 QUEUE_SIZE = 10_000
 WRITE_BATCH = 1_000
+WRITE_INTERVAL_S = 0.25
 
 
 class PayloadLog:
@@ -135,3 +140,4 @@ class PayloadLog:
             self.write_many(records)
             for _ in records:
                 self.queue.task_done()
+            time.sleep(WRITE_INTERVAL_S)  # let the next records gather: one wake for many

@@ -256,16 +256,17 @@ def start(kind: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     if kind == "bundle":
         return serving.start(port, log)
     if kind == UNBATCHED:
-        home = serving.home_sharing_models(
-            Path(tempfile.mkdtemp(prefix="bench-unbatched-home-")), serving.store_models()
-        )
+        home = serving.home_sharing_models(log.parent / "unbatched-home", serving.store_models())
         return serving.start(port, log, env={"BENTOML_HOME": str(home), **UNBATCHED_ENV})
     if kind == "echo":
         # A BENTOML_HOME of its own: a server starting in the same home wipes the metrics
         # directory of every other server there (bentoml ensure_prometheus_dir).
-        home = tempfile.mkdtemp(prefix="bench-echo-home-")
+        home = log.parent / "echo-home"
         return serving.start(
-            port, log, env={"BENTOML_HOME": home}, service="scripts.benchmarks.echo_service:Echo"
+            port,
+            log,
+            env={"BENTOML_HOME": str(home)},
+            service="scripts.benchmarks.echo_service:Echo",
         )
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -362,6 +363,9 @@ def run_all(
         bundle_pss = sum(pss for _, _, pss in memory(process_tree(bundle.pid))) if bundle else 0.0
         if bundle:
             serving.stop(bundle)
+    # The servers' logs and homes go once the run has succeeded (a failure above leaves them
+    # in place to read).
+    shutil.rmtree(logs, ignore_errors=True)
     return report(runs, raw, memory_rows, servers, seconds, measure is wrk, bundle_pss)
     return report(runs, raw, memory_rows, servers, seconds, measure is wrk)
 

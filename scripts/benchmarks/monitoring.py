@@ -21,6 +21,7 @@ embedding's components as the stored model gives them).
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import statistics
 import tempfile
@@ -215,9 +216,15 @@ def has_reference(model: str) -> bool:
     return stored_reference(f"{model}:latest") is not None
 
 
+@functools.cache
+def scratch() -> tempfile.TemporaryDirectory[str]:
+    """The run's one folder for the monitors' payload logs, removed when the process ends."""
+    return tempfile.TemporaryDirectory(prefix="bench-monitoring-")
+
+
 def new_monitor(sample_rate: float = 0.0, directory: Path | None = None) -> Monitor:
     """The front's monitor with the settings in force (no Prometheus metrics here)."""
-    folder = directory or Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
+    folder = directory or Path(tempfile.mkdtemp(dir=scratch().name))
     return Monitor(
         window=settings.drift_window,
         min_samples=settings.drift_min_samples,
