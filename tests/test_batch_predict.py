@@ -214,6 +214,7 @@ def test_command_line_exit_statuses(tmp_path: Path, default_models: dict[str, st
     assert "rows/s" in result.stderr
 
 
+@pytest.mark.e2e  # a real Ray cluster of its own: raylet and GCS processes, not in-process
 def test_ray_engine_in_local_mode_equals_in_process(
     tmp_path: Path, default_models: dict[str, str]
 ) -> None:

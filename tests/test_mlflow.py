@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,6 @@ from scripts.train.mask import train as train_mask
 from scripts.train.tabular import TrainingConfig, train_tabular
 from tests.support.commands import run_module
 from tests.support.monitors import quiet_monitor
-from tests.support.server import ROOT
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -259,22 +257,8 @@ def test_another_models_artifact_is_refused(trained: dict[str, Any]) -> None:
 def test_without_a_registry_the_error_says_where_to_point(
     registry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.imports.mlflow",
-            f"models:/{REGISTERED}/1",
-            "--model",
-            "credit_health",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    result = cli(f"models:/{REGISTERED}/1", "--model", "credit_health")
     assert result.returncode == 2
     assert "--tracking-uri or MLFLOW_TRACKING_URI" in result.stderr
 

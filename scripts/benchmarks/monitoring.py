@@ -132,12 +132,10 @@ def credit_in_percent() -> tuple[Traffic, Traffic]:
     return credit(), credit(in_percent)
 
 
-def book_traffic(users: Sequence[int]) -> Traffic:
-    """Each of ``users`` rating random books of the catalogue, answered by the stored model,
-    as the front records them: the cold-start reason, and the rating as the 'label'."""
-    from models.books.model import BookRatingModel
-
-    model = BookRatingModel.load(Artifact.load(f"{BOOK_RATING.name}:latest"))
+def book_traffic(model: Any, users: Sequence[int]) -> Traffic:
+    """Each of ``users`` rating random books of the catalogue, answered by ``model`` (the
+    stored BookRatingModel), as the front records them: the cold-start reason, and the rating
+    as the 'label'."""
     rng = np.random.default_rng(0)
     isbns = rng.choice(np.asarray(model.featurizer.isbns), len(users))
     answers = model.rate([(int(u), str(i)) for u, i in zip(users, isbns, strict=True)])
@@ -151,10 +149,11 @@ def new_book_users() -> tuple[Traffic, Traffic]:
     """Users the model was trained on, against users it never saw (ids past the largest)."""
     from models.books.model import BookRatingModel
 
-    known = BookRatingModel.load(Artifact.load(f"{BOOK_RATING.name}:latest")).featurizer.user_ids
+    model = BookRatingModel.load(Artifact.load(f"{BOOK_RATING.name}:latest"))
+    known = model.featurizer.user_ids
     rng = np.random.default_rng(1)
     strangers = int(np.max(known)) + 1 + np.arange(2000)
-    return book_traffic(rng.choice(np.asarray(known), 2000)), book_traffic(strangers)
+    return book_traffic(model, rng.choice(np.asarray(known), 2000)), book_traffic(model, strangers)
 
 
 def photo_traffic(darken: float) -> Traffic:
@@ -197,6 +196,7 @@ SHIFTS = (
     Shift(BOOK_RATING.name, "a new population of book users", new_book_users),
     Shift(MASK_CLASSIFIER.name, "darker photos", darker_photos),
 )
+# Each model's in-distribution traffic where no shift's unshifted side gives it already.
 IN_DISTRIBUTION: dict[str, Callable[[], Traffic]] = {
     CREDIT_TASK.name: credit,
     IRIS_TASK.name: iris_traffic,
@@ -274,13 +274,28 @@ class Detection:
     note: str = ""
 
 
-def detect(shift: Shift, trials: int) -> Detection:
-    if not has_reference(shift.model):
+Made = dict[str, tuple[Traffic, Traffic] | None]
+
+
+def make_shifts() -> Made:
+    """Each shift's (in-distribution, shifted) traffic, made once (photos drawn and classified,
+    books rated) for the models whose stored version has a reference."""
+    return {shift.model: shift.make() for shift in SHIFTS if has_reference(shift.model)}
+
+
+def in_distribution(made: Made) -> list[Traffic]:
+    """Every model's in-distribution traffic: a shift's unshifted side where there is one."""
+    unshifted = {model: pair[0] for model, pair in made.items() if pair is not None}
+    return [unshifted.get(model) or make() for model, make in IN_DISTRIBUTION.items()]
+
+
+def detect(shift: Shift, made: Made, trials: int) -> Detection:
+    if shift.model not in made:
         return Detection(shift.model, shift.what, [], [], "no reference yet")
-    made = shift.make()
-    if made is None:
+    made_here = made[shift.model]
+    if made_here is None:
         return Detection(shift.model, shift.what, [], [], "no simulation yet")
-    normal, shifted = made
+    normal, shifted = made_here
     limit = 2 * settings.drift_window
     fresh, after = [], []
     for seed in range(trials):
@@ -472,8 +487,9 @@ def goal_rows(
 
 
 def detection_report(windows: int, trials: int) -> tuple[list[str], list[FalseAlarms]]:
-    detections = [detect(shift, trials) for shift in SHIFTS]
-    alarms = [false_alarms(make(), windows) for make in IN_DISTRIBUTION.values()]
+    made = make_shifts()
+    detections = [detect(shift, made, trials) for shift in SHIFTS]
+    alarms = [false_alarms(traffic, windows) for traffic in in_distribution(made)]
     lines = [
         "## Detection and false alarms",
         "",
