@@ -28,6 +28,7 @@ from model_bundle.explanations import (
     MaskExplained,
     explained,
 )
+from model_bundle.garbage import tune_garbage_collector
 from model_bundle.http.access import ApiKeyAuth, cors_options
 from model_bundle.http.guards import BodySizeLimit, ConciseClientErrors, UploadGuard
 from model_bundle.http.openapi import serve_corrected_document
@@ -88,6 +89,7 @@ class ModelBundle:
     mask = bentoml.depends(MaskRunner)
 
     def __init__(self) -> None:
+        tune_garbage_collector(settings.gc_young_threshold)
         self._batching = BatchingGate(enabled=settings.batching)
         self.monitor = FrontMonitor()
         self.versions = Versions(

@@ -220,6 +220,13 @@ SETTINGS: tuple[Declared, ...] = (
         "feedback items per model version live accuracy / RMSE is computed over; the last "
         "100 times as many answers accept feedback",
     ),
+    declare(
+        "gc_young_threshold",
+        integer(100, 10_000_000),
+        10_000,
+        "new objects between two young garbage collections in each serving process "
+        "(Python's default is 700; docs/PERFORMANCE-GUIDE.md says why ours is higher)",
+    ),
     *(
         declare(
             f"{entry.name}_model",
@@ -251,6 +258,7 @@ class Settings:
     drift_window: int
     drift_min_samples: int
     feedback_window: int
+    gc_young_threshold: int
     model_tags: Mapping[str, str]
 
     @property

@@ -35,6 +35,7 @@ from bentoml.exceptions import NotFound, ServiceUnavailable
 from bentoml.validators import ContentType
 
 from model_bundle.catalogue import ServedModel
+from model_bundle.garbage import tune_garbage_collector
 from model_bundle.settings import settings
 from runners.drain import DrainBeforeStop
 from runners.slot_memory import SlotMemory
@@ -129,6 +130,7 @@ class ModelRunner:
         from model_bundle.versions.state import StateDirectory, Watched
 
         torch.set_num_threads(TORCH_THREADS)
+        tune_garbage_collector(settings.gc_young_threshold)
         self.slots: tuple[Loaded | None, ...] = (None,) * SLOTS
         self._writing = threading.Lock()  # one load or unload at a time
         self._unreferenced: dict[str, float] = {}  # tag -> since when no state names it

@@ -19,7 +19,7 @@ from scripts.train.tabular import TrainingConfig, train_tabular
 from tests.support.server import ROOT
 
 SLOTS_SCRIPT = """
-import asyncio, json, sys, time
+import asyncio, gc, json, sys, time
 import numpy as np
 import runners.base as base
 from models.artifact import Artifact
@@ -31,6 +31,7 @@ first, second = sys.argv[1], sys.argv[2]
 runner = CreditRunner()
 x = np.random.default_rng(0).uniform(0, 3, (64, 5)).astype(np.float32)
 answer = {"boot": [v["tag"] for v in runner.versions()["versions"]]}
+answer["gc_young_threshold"] = gc.get_threshold()[0]
 loaded = asyncio.run(runner.load_version(second))
 answer["loaded"] = {v["tag"]: v["slot"] for v in loaded["versions"]}
 own = {t: load_classifier(Artifact.load(t), CREDIT_TASK).predict_proba(x) for t in (first, second)}
@@ -50,6 +51,8 @@ answer["after_grace"] = [v["tag"] for v in runner.versions()["versions"]]
 print(json.dumps(answer))
 """
 
+GC_YOUNG_THRESHOLD = 12_345  # not the default: the runner read the setting
+
 
 def test_a_runner_serves_each_version_from_its_own_slot(
     tmp_path: Path, default_models: dict[str, str]
@@ -57,6 +60,7 @@ def test_a_runner_serves_each_version_from_its_own_slot(
     first, second = two_versions("credit_slots_test")
     answer = run_runner(SLOTS_SCRIPT, first, second, tmp_path)
     assert answer["boot"] == [first]
+    assert answer["gc_young_threshold"] == GC_YOUNG_THRESHOLD  # the setting, applied
     assert answer["loaded"] == {first: 0, second: 1}
     assert answer["models_differ"] and answer["slots_answer_their_own_model"]
     assert answer["unknown"] == "unknown_version"
@@ -112,6 +116,7 @@ def run_runner(script: str, first: str, second: str, tmp_path: Path) -> dict[str
         **os.environ,
         "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": first,
         "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),
+        "MODEL_BUNDLE_GC_YOUNG_THRESHOLD": str(GC_YOUNG_THRESHOLD),
     }
     result = subprocess.run(
         [sys.executable, "-c", script, first, second],
