@@ -10,7 +10,6 @@ table in docs/PERFORMANCE-first-answer.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -156,13 +155,7 @@ def report(marks: dict[str, float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write {REPORT.name}")
-    args = parser.parse_args()
-    text = report(measure())
-    print(text)
-    if args.write:
-        REPORT.write_text(text)
+    goals.page_command(__doc__, REPORT, lambda: report(measure()))
 
 
 if __name__ == "__main__":

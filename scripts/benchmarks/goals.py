@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,14 +112,20 @@ def table(docs: Path = DOCS) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write {REPORT.name}")
+def page_command(description: str, page: Path, make: Callable[[], str]) -> None:
+    """The command line of a benchmark that measures one page: ``make()`` builds its text,
+    which is printed, and written to ``page`` with ``--write``."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {page.name}")
     args = parser.parse_args()
-    text = table()
+    text = make()
     print(text)
     if args.write:
-        REPORT.write_text(text)
+        page.write_text(text)
+
+
+def main() -> None:
+    page_command(__doc__, REPORT, table)
 
 
 if __name__ == "__main__":

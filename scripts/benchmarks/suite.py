@@ -10,7 +10,6 @@ report in docs/PERFORMANCE-suite.md. Takes as long as the suite: run it on a qui
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -122,13 +121,7 @@ def report(figures: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write {REPORT.name}")
-    args = parser.parse_args()
-    text = report(measure())
-    print(text)
-    if args.write:
-        REPORT.write_text(text)
+    goals.page_command(__doc__, REPORT, lambda: report(measure()))
 
 
 if __name__ == "__main__":
