@@ -368,8 +368,11 @@ def served_cost(seconds: float, rounds: int) -> tuple[str, dict[tuple[str, str, 
         arms.Arm(name, env={"MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE": r}) for name, r in RATES.items()
     ]
     workloads = [w for w in arms.plain_workloads() if w.name in COST_ENDPOINTS]
-    with arms.serving_arms(sides, serving.store_models()) as urls:
-        figures = arms.alternate(urls, workloads, rounds, seconds)
+    try:
+        with arms.serving_arms(sides, serving.store_models()) as urls:
+            figures = arms.alternate(urls, workloads, rounds, seconds)
+    finally:  # made anew for every run: nothing to keep
+        arms.git("worktree", "remove", "--force", str(without))
     return commit, figures
 
 
