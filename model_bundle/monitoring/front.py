@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bentoml._internal.context import trace_context  # BentoML's per-request id
+
 from model_bundle.catalogue import BOOK_RATING, CATALOGUE, MASK_CLASSIFIER
 from model_bundle.monitoring.feedback import FeedbackError
 from model_bundle.monitoring.metrics import metrics
@@ -23,8 +25,6 @@ RECENT_PER_WINDOW = 100  # answers accepting feedback: this many feedback window
 
 
 def request_id() -> str | None:
-    from bentoml._internal.context import trace_context  # BentoML's per-request id
-
     rid = trace_context.request_id
     return None if rid is None else str(rid)
 

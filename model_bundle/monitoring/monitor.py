@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,12 +15,9 @@ import numpy as np
 from model_bundle.monitoring import drift
 from model_bundle.monitoring.feedback import FeedbackError, Live, Recent, now
 from model_bundle.monitoring.payloads import PayloadLog
+from model_bundle.schemas import new_prediction_id
 
 REFRESH_EVERY = 100  # recorded items between two refreshes of the drift gauges
-
-
-def new_prediction_id() -> str:
-    return uuid.uuid4().hex
 
 
 def store_reference(tag: str) -> dict[str, Any] | None:
@@ -121,7 +117,9 @@ class Monitor:
     ) -> list[str]:
         """Record answered items (``labels``: each one's predicted label, or its predicted
         rating for a numeric model); returns their prediction ids (in order)."""
-        window = self.windows.setdefault(model, ModelWindow(self.window))
+        window = self.windows.get(model)
+        if window is None:  # not made on every call: this is the request path
+            window = self.windows[model] = ModelWindow(self.window)
         window.version = version  # the report compares with the primary's reference
         ids = []
         for row, output, label in zip(inputs, outputs, labels, strict=True):
