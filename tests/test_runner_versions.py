@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample
 from scripts.train.tabular import TrainingConfig, train_tabular
@@ -54,10 +56,21 @@ print(json.dumps(answer))
 GC_YOUNG_THRESHOLD = 12_345  # not the default: the runner read the setting
 
 
+@pytest.fixture(scope="module")
+def credit_versions(default_models: dict[str, str]) -> tuple[str, str]:
+    """Two credit versions with different weights, stored under a name of their own (not the
+    default's), trained once for the module: both tests only read them, and each runs its
+    runner with a state directory of its own."""
+    task = dataclasses.replace(CREDIT_TASK, name="credit_slots_test")
+    first = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
+    second = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1, seed=5), "test")
+    return first, second
+
+
 def test_a_runner_serves_each_version_from_its_own_slot(
-    tmp_path: Path, default_models: dict[str, str]
+    tmp_path: Path, credit_versions: tuple[str, str]
 ) -> None:
-    first, second = two_versions("credit_slots_test")
+    first, second = credit_versions
     answer = run_runner(SLOTS_SCRIPT, first, second, tmp_path)
     assert answer["boot"] == [first]
     assert answer["gc_young_threshold"] == GC_YOUNG_THRESHOLD  # the setting, applied
@@ -90,23 +103,15 @@ print(json.dumps({"before": before, "after": after}))
 
 
 def test_a_restarted_runner_puts_each_version_back_in_its_slot(
-    tmp_path: Path, default_models: dict[str, str]
+    tmp_path: Path, credit_versions: tuple[str, str]
 ) -> None:
     """The front routes by the slots the runner last reported: a runner restarted by the
     server must not swap them (the front would label one version's answers with another's
     tag until it asked again)."""
-    first, second = two_versions("credit_restart_test")
+    first, second = credit_versions
     answer = run_runner(RESTART_SCRIPT, first, second, tmp_path)
     assert answer["before"] == [first, second]
     assert answer["after"] == answer["before"]
-
-
-def two_versions(name: str) -> tuple[str, str]:
-    """Two credit versions with different weights, stored under ``name`` (not the default's)."""
-    task = dataclasses.replace(CREDIT_TASK, name=name)
-    first = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1), "test")
-    second = train_tabular(task, credit_sample(rows=300), TrainingConfig(epochs=1, seed=5), "test")
-    return first, second
 
 
 def run_runner(script: str, first: str, second: str, tmp_path: Path) -> dict[str, Any]:
