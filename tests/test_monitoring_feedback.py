@@ -53,6 +53,20 @@ def test_feedback_joins_and_bad_feedback_names_the_problem(tmp_path: Path) -> No
     assert report["feedback"]["accuracy"] == 0.5 and report["feedback"]["count"] == 2
 
 
+def test_answers_that_carry_their_own_ids_are_recorded_and_joined_by_them(
+    tmp_path: Path,
+) -> None:
+    """A pydantic answer (a book rating, a photo's class) made its id when it was built: the
+    monitor records that one, so the id the client sees is the one feedback joins."""
+    m = monitor(tmp_path)
+    own = ["c0ffee" * 5 + "01", "c0ffee" * 5 + "02"]
+    rows, outputs = [{"x": 0.5}, {"x": 0.6}], [{"label": "a", "probability": 0.9}] * 2
+    assert m.record("iris", "iris:v1", rows, outputs, ["a", "a"], ids=own) == own
+    assert m.feedback(own[1], "b", None, labels)["accuracy"] == 0.0
+    with pytest.raises(ValueError):  # one id per answer, no more, no fewer
+        m.record("iris", "iris:v1", rows, outputs, ["a", "a"], ids=own[:1])
+
+
 def test_report_collects_then_flags_shift_only(tmp_path: Path) -> None:
     m = monitor(tmp_path)
     send(m, list(rng.uniform(0, 1, 20)))

@@ -68,11 +68,10 @@ class FrontMonitor:
         components_of = [[] for _ in rows] if embeddings is None else embeddings  # an array
         for row, components in zip(rows, components_of, strict=True):
             row.update({f"embedding_{i}": round(float(v), 6) for i, v in enumerate(components)})
-        ids = self.monitor.record(
-            MASK_CLASSIFIER.name, answers[0].model, rows, outputs, labels, request_id()
+        ids = [a.prediction_id for a in answers]
+        self.monitor.record(
+            MASK_CLASSIFIER.name, answers[0].model, rows, outputs, labels, request_id(), ids
         )
-        for answer, prediction_id in zip(answers, ids, strict=True):
-            answer.prediction_id = prediction_id
         return answers
 
     def ratings(self, answers: list[BookRating]) -> list[BookRating]:
@@ -84,11 +83,10 @@ class FrontMonitor:
             rows = [{"cold_start": a.reason or "known"} for a in chosen]
             outputs = [{"rating": a.rating, "cold_start": a.cold_start} for a in chosen]
             ratings = [a.rating for a in chosen]  # the predicted distribution the report tests
-            ids = self.monitor.record(
-                BOOK_RATING.name, version, rows, outputs, ratings, request_id()
+            ids = [a.prediction_id for a in chosen]
+            self.monitor.record(
+                BOOK_RATING.name, version, rows, outputs, ratings, request_id(), ids
             )
-            for answer, prediction_id in zip(chosen, ids, strict=True):
-                answer.prediction_id = prediction_id
         return answers
 
     def feedback(self, prediction_id: str, label: str | None, rating: float | None) -> Any:

@@ -114,17 +114,18 @@ class Monitor:
         outputs: Sequence[Mapping[str, Any]],
         labels: Sequence[str | float | None],
         request_id: str | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Record answered items (``labels``: each one's predicted label, or its predicted
-        rating for a numeric model); returns their prediction ids (in order)."""
+        rating for a numeric model); returns their prediction ids (in order): ``ids`` when
+        the answers carry their own (a pydantic answer made one), else new ones."""
         window = self.windows.get(model)
         if window is None:  # not made on every call: this is the request path
             window = self.windows[model] = ModelWindow(self.window)
         window.version = version  # the report compares with the primary's reference
-        ids = []
-        for row, output, label in zip(inputs, outputs, labels, strict=True):
-            prediction_id = new_prediction_id()
-            ids.append(prediction_id)
+        if ids is None:
+            ids = [new_prediction_id() for _ in inputs]
+        for row, output, label, prediction_id in zip(inputs, outputs, labels, ids, strict=True):
             self.recent.add(prediction_id, model, version, output, row)
             window.rows.append(row)
             if label is not None:
@@ -144,7 +145,7 @@ class Monitor:
                 )
             if window.recorded % REFRESH_EVERY == 0 and self._metrics:
                 self.model_report(model)
-        return ids
+        return list(ids)
 
     def feedback(
         self, prediction_id: str, label: str | None, rating: float | None, labels_of: Any

@@ -54,12 +54,13 @@ BEFORE = "without the monitor"
 # nothing else (no drift window, no recent answers for feedback, no payload log, no drift
 # tests). Every answer's other work is this tree's: merging, routing, the versions' timing.
 RECORD_DOCSTRING_END = (
-    '        rating for a numeric model); returns their prediction ids (in order)."""\n'
+    '        the answers carry their own (a pydantic answer made one), else new ones."""\n'
 )
 NOT_RECORDING = {
     "model_bundle/monitoring/monitor.py": (
         RECORD_DOCSTRING_END,
-        RECORD_DOCSTRING_END + "        return [new_prediction_id() for _ in inputs]\n",
+        RECORD_DOCSTRING_END
+        + "        return list(ids or [new_prediction_id() for _ in inputs])\n",
     )
 }
 RATES = {"sample rate 0": "0", "sample rate 0.1 (default)": "0.1", "sample rate 1": "1"}
