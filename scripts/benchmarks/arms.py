@@ -10,6 +10,7 @@ bench.py's ``wrk`` (or its Python client when wrk is missing).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -160,6 +161,21 @@ def serving_arms(arms: Sequence[Arm], store: Path) -> Iterator[dict[str, Served]
     shutil.rmtree(logs, ignore_errors=True)
 
 
+def schedule(
+    names: Sequence[str], workloads: Sequence[str], rounds: int, clients: Sequence[int] = CLIENTS
+) -> Iterator[tuple[int, str, int, str]]:
+    """(round, workload, clients, arm) in the order they are measured: in each round, each
+    workload at each client count on every arm in turn, so the arms' figures of one round are
+    seconds apart (a pair the machine's drift hardly separates); the arms' order reverses
+    every round, so neither always goes first."""
+    for number in range(rounds):
+        order = list(names) if number % 2 == 0 else list(names)[::-1]
+        for workload in workloads:
+            for count in clients:
+                for arm in order:
+                    yield number, workload, count, arm
+
+
 def alternate(
     urls: dict[str, Served],
     workloads: Sequence[bench.Workload],
@@ -167,32 +183,71 @@ def alternate(
     seconds: float,
     clients: Sequence[int] = CLIENTS,
 ) -> dict[tuple[str, str, int], Figures]:
-    """(arm, workload, clients) -> figures, from ``rounds`` rounds of: each workload, on each
-    arm in turn (the arms' order alternates from round to round), in the first round a
-    short warm-up burst, then each client count for ``seconds``, with the CPU time the arm's
-    processes spent. Many short rounds average the machine's drift better than few long
-    ones."""
+    """(arm, workload, clients) -> figures, a value per round, measured in :func:`schedule`'s
+    order: before an arm's first measurement of a workload a short warm-up burst, then each
+    measurement for ``seconds``, with the CPU time the arm's processes spent. Many short
+    rounds average the machine's drift better than few long ones."""
     measure = bench.wrk if shutil.which("wrk") else bench.python_load
+    by_name = {workload.name: workload for workload in workloads}
     figures: dict[tuple[str, str, int], Figures] = {}
-    names = list(urls)
-    for number in range(rounds):
-        order = names if number % 2 == 0 else names[::-1]
-        for workload in workloads:
-            for arm in order:
-                url, processes = urls[arm].url, bench.process_tree(urls[arm].process.pid)
-                if number == 0:
-                    measure(url, workload, 8, 1.0)  # caches, connections, the batcher
-                for count in clients:
-                    cpu = bench.cpu_seconds(processes)
-                    started = time.monotonic()
-                    rate, p50, _, errors = measure(url, workload, count, seconds)
-                    answers = max(1.0, rate * (time.monotonic() - started))
-                    row = figures.setdefault((arm, workload.name, count), Figures())
-                    row.requests_per_second.append(rate)
-                    row.p50_ms.append(p50)
-                    row.errors.append(errors)
-                    row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
+    for number, name, count, arm in schedule(list(urls), list(by_name), rounds, clients):
+        workload = by_name[name]
+        url, processes = urls[arm].url, bench.process_tree(urls[arm].process.pid)
+        if number == 0 and count == clients[0]:
+            measure(url, workload, 8, 1.0)  # caches, connections, the batcher
+        cpu = bench.cpu_seconds(processes)
+        started = time.monotonic()
+        rate, p50, _, errors = measure(url, workload, count, seconds)
+        answers = max(1.0, rate * (time.monotonic() - started))
+        row = figures.setdefault((arm, name, count), Figures())
+        row.requests_per_second.append(rate)
+        row.p50_ms.append(p50)
+        row.errors.append(errors)
+        row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
     return figures
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One arm against another from their rounds taken pairwise (round by round, measured
+    seconds apart): the median change and a distribution-free interval of it, which says
+    whether the run can tell the change from the machine's drift."""
+
+    changes: list[float]
+    median: float
+    low: float
+    high: float
+    coverage: float
+
+    @classmethod
+    def of(cls, changes: Sequence[float], coverage: float = 0.9) -> Paired:
+        """The median of ``changes`` and the narrowest interval between order statistics,
+        symmetric in rank, that holds the true median with at least ``coverage`` (the
+        binomial sign-test interval; with fewer than 5 rounds, the range)."""
+        ordered, n = sorted(changes), len(changes)
+        rank, held = 0, 1 - 2 / 2**n  # the range (x_1, x_n)
+        for k in range(1, n // 2 + 1):
+            outside = sum(math.comb(n, i) for i in range(k)) / 2**n  # P(fewer than k below)
+            if 1 - 2 * outside < coverage:
+                break
+            rank, held = k - 1, 1 - 2 * outside
+        return cls(
+            list(changes), statistics.median(ordered), ordered[rank], ordered[-1 - rank], held
+        )
+
+    def straddles(self, threshold: float) -> bool:
+        """The interval holds ``threshold``: this run cannot say which side the change is."""
+        return self.low <= threshold <= self.high
+
+
+def paired_ratio(now: Sequence[float], before: Sequence[float]) -> Paired:
+    """Each round's ``now / before - 1``."""
+    return Paired.of([a / b - 1 for a, b in zip(now, before, strict=True)])
+
+
+def paired_difference(now: Sequence[float], before: Sequence[float]) -> Paired:
+    """Each round's ``now - before``."""
+    return Paired.of([a - b for a, b in zip(now, before, strict=True)])
 
 
 def machine_load() -> str:
