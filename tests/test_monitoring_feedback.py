@@ -1,4 +1,5 @@
-"""The monitor in-process: prediction ids, feedback joins, and the drift report's status."""
+"""The monitor in-process: prediction ids, feedback joins, the drift report's status and how
+often its gauges are refreshed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
 
 from model_bundle.monitoring.feedback import FeedbackError
 from model_bundle.monitoring.monitor import Monitor
@@ -84,3 +86,37 @@ def test_no_reference_guesses_nothing(tmp_path: Path) -> None:
     send(m, [0.5] * 60)
     report = m.model_report("iris")
     assert report["status"] == "no_reference" and report["features"] == []
+
+
+def test_gauges_refresh_every_100_answers_but_at_most_once_per_interval(tmp_path: Path) -> None:
+    """Under load the drift tests would run every 100 answers, many times a second; the
+    gauges are refreshed at most once per ``refresh_interval_s`` instead."""
+
+    def refreshed(interval: float, answers: int) -> float:
+        registry = CollectorRegistry()
+        gauges = {
+            name: Gauge(f"t_{name}", name, labels, registry=registry)
+            for name, labels in (
+                ("filled", ["model"]),
+                ("detected", ["model"]),
+                ("shift", ["model"]),
+                ("score", ["model", "feature"]),
+                ("feature_detected", ["model", "feature"]),
+            )
+        }
+        m = Monitor(
+            window=1000,
+            min_samples=50,
+            feedback_window=10,
+            recent=5,
+            payloads=PayloadLog(tmp_path, 0.0),
+            reference_of=lambda tag: REFERENCE,
+            metrics=lambda: gauges,
+            refresh_interval_s=interval,
+        )
+        send(m, list(rng.uniform(0, 1, answers)))
+        return registry.get_sample_value("t_filled", {"model": "iris"}) or 0.0
+
+    assert refreshed(0.0, 99) == 0.0  # not before 100 answers
+    assert refreshed(0.0, 350) == 300.0  # every 100 when the interval allows
+    assert refreshed(3600.0, 350) == 100.0  # the first, then none within the hour
