@@ -105,8 +105,8 @@ def forward_of(name: str, engine: LocalEngine) -> Callable[[np.ndarray], object]
     return load_classifier(artifact, engine.task.task).predict_proba  # type: ignore[attr-defined]
 
 
-def raw_inputs(name: str, engine: LocalEngine, frame: pd.DataFrame) -> np.ndarray:
-    inputs = engine.task.prepare(frame).inputs
+def raw_inputs(name: str, engine: LocalEngine, rows: files.Rows) -> np.ndarray:
+    inputs = engine.task.prepare(files.frame_of(rows)).inputs
     if name == "book_rating":
         return BookRatingModel.load(Artifact.load(engine.tag)).featurizer.encode(*inputs).x
     return inputs
