@@ -69,14 +69,18 @@ class ArrowChunk:
     """A chunk of a Parquet file: the record batch as read, and a pandas view of it. The
     view has one block per column (``split_blocks``): numeric columns are views of Arrow's
     buffers, not copied into one 2-D block (a third of the conversion's cost; the views are
-    read-only, and nothing writes into a chunk's columns)."""
+    read-only, and nothing writes into a chunk's columns). Its column names are plain
+    objects, not pandas' Arrow-backed strings: looking a column up by name cost 2.5 times
+    as much with those, and validation looks up every field."""
 
     batch: pa.RecordBatch
     frame: pd.DataFrame
 
     @classmethod
     def of(cls, batch: pa.RecordBatch) -> ArrowChunk:
-        return cls(batch, batch.to_pandas(split_blocks=True))
+        frame = batch.to_pandas(split_blocks=True)
+        frame.columns = pd.Index(batch.schema.names, dtype=object)
+        return cls(batch, frame)
 
     def __len__(self) -> int:
         return self.batch.num_rows

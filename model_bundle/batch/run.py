@@ -94,7 +94,11 @@ def arrow_with_predictions(
         kept = np.ones(len(source), bool)
         kept[[position for position, _ in prepared.errors]] = False
     rows = prepared.rows
-    changed = {name for name, a, b in zip(frame, frame.dtypes, rows.dtypes, strict=True) if a != b}
+    changed = (
+        set()
+        if rows is frame  # nothing refused, nothing converted
+        else {name for name, a, b in zip(frame, frame.dtypes, rows.dtypes, strict=True) if a != b}
+    )
     names = [name for name in source.schema.names if name not in columns]
     arrays = [
         pa.array(rows[name].to_numpy())
@@ -176,6 +180,7 @@ def run(
         TextColumn("[cyan]{task.fields[speed]}"),
         TimeElapsedColumn(),
         console=console,
+        disable=quiet,  # no display thread to start and stop
     )
     with progress:
         bar = progress.add_task(
