@@ -335,3 +335,52 @@ def test_the_errors_file_gives_pydantics_reason_for_every_kind_of_bad_row(
     assert list(zip(errors["row"], errors["reason"], strict=True)) == refused
     kept = [i for i, v in enumerate(expected) if v is None]
     assert read(output)["id"].tolist() == as_read["id"].iloc[kept].tolist()
+
+
+def test_parquet_chunks_keep_the_input_columns_and_equal_the_csv_path(
+    tmp_path: Path, default_models: dict[str, str]
+) -> None:
+    """A Parquet chunk is written from Arrow: the columns that pass through come out as they
+    were read (types, nulls, NaN), a chunk whose rows are all refused leaves no gap, and the
+    predictions and errors equal those of the same rows read from CSV (through pandas)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.concat([pd.DataFrame([HEALTHY, UNHEALTHY]), credit_sample(48)], ignore_index=True)
+    frame = frame.drop(columns="label")
+    frame.loc[7:13, "debt_ratio"] = -1.0  # the whole second chunk refused
+    frame.loc[20, "current_ratio"] = np.nan
+    rows = len(frame)
+    table = pa.table(
+        {
+            "company": pa.array([f"c{i}" if i % 5 else None for i in range(rows)]),
+            "employees": pa.array([i if i % 3 else None for i in range(rows)], pa.int32()),
+            "score": pa.array([np.nan if i % 4 == 0 else i / 2 for i in range(rows)]),
+            **{name: pa.array(frame[name].to_numpy()) for name in HEALTHY},
+        }
+    )
+    source = tmp_path / "in.parquet"
+    pq.write_table(table, source)
+    as_csv = tmp_path / "in.csv"
+    table.to_pandas().to_csv(as_csv, index=False)
+    for path in (source, as_csv):
+        output = tmp_path / f"out-{path.suffix[1:]}.parquet"
+        args = ["credit_health", str(path), str(output), "--chunk-rows", "7", "--quiet"]
+        assert main(args) == 1
+
+    out = pq.read_table(tmp_path / "out-parquet.parquet")
+    refused = pd.read_csv(tmp_path / "out-parquet.errors.csv")
+    assert refused["row"].tolist() == [8, 9, 10, 11, 12, 13, 14, 21]
+    kept = np.setdiff1d(np.arange(rows), refused["row"].to_numpy() - 1)
+    for name in ("company", "employees", "score"):
+        assert out.schema.field(name).type == table.schema.field(name).type
+        assert out.column(name).null_count == table.column(name).take(kept).null_count
+    for name in ("company", "employees"):  # None stays None, integers stay integers
+        assert out.column(name).to_pylist() == table.column(name).take(kept).to_pylist()
+    score = out.column("score").to_numpy()
+    np.testing.assert_array_equal(score, table.column("score").take(kept).to_numpy())
+    assert np.isnan(score).sum() > 3  # NaN stays NaN (not null, as pandas would make it)
+    from_csv = pd.read_parquet(tmp_path / "out-csv.parquet")
+    assert out.column("label").to_pylist() == from_csv["label"].tolist()
+    np.testing.assert_array_equal(out.column("probability").to_numpy(), from_csv["probability"])
+    assert pd.read_csv(tmp_path / "out-csv.errors.csv").equals(refused)

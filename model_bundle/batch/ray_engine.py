@@ -38,12 +38,12 @@ class Predictor:
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         predicted, refused = predict_chunk(self.engine, frame, first_row=0)
-        refused_rows = set((refused["row"] - 1).tolist())
+        refused_rows = {row - 1 for row, _ in refused}
         positions = [p for p in range(len(frame)) if p not in refused_rows]
         predicted.index = positions
         predicted[ERROR] = None
         bad = frame.iloc[sorted(refused_rows)].copy()
-        bad[ERROR] = refused["reason"].to_numpy()
+        bad[ERROR] = [reason for _, reason in refused]
         whole = pd.concat([predicted, bad]).sort_index() if len(bad) else predicted
         return whole.reset_index(drop=True)
 

@@ -9,6 +9,7 @@ reasons are pydantic's own messages, the ones the API's 400s carry.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,14 +41,20 @@ def constraint(schema: type[BaseModel], field: str, kind: type, attribute: str) 
     return None
 
 
-def bounds(schema: type[BaseModel], fields: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(ge, le) of each field as float64 [fields, 1] columns; -inf and inf where unbounded."""
+@functools.lru_cache(maxsize=64)
+def bounds(schema: type[BaseModel], fields: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(ge, le) of each field as float64 [fields, 1] columns; -inf and inf where unbounded.
+    Once per schema and fields: reading them from the model's metadata cost more than
+    comparing a chunk's values with them."""
     low = [constraint(schema, field, annotated_types.Ge, "ge") for field in fields]
     high = [constraint(schema, field, annotated_types.Le, "le") for field in fields]
-    return (
+    arrays = (
         np.array([-np.inf if v is None else v for v in low], np.float64)[:, None],
         np.array([np.inf if v is None else v for v in high], np.float64)[:, None],
     )
+    for array in arrays:
+        array.flags.writeable = False  # shared by every call
+    return arrays
 
 
 def check_numbers(
@@ -59,7 +66,7 @@ def check_numbers(
     values = np.empty((len(fields), len(frame)), np.float64)
     for row, field in zip(values, fields, strict=True):
         row[:] = as_numbers(frame[field])
-    low, high = bounds(schema, fields)
+    low, high = bounds(schema, tuple(fields))
     ok = (values >= low) & (values <= high)  # NaN is refused by both comparisons
     if not (np.isfinite(low).all() and np.isfinite(high).all()):
         ok &= np.isfinite(values)  # an unbounded side would let an infinity through
@@ -71,6 +78,8 @@ def check_numbers(
 
 def as_numbers(column: pd.Series) -> np.ndarray:
     """float64 [N]; NaN for missing and non-numeric cells (booleans are not numbers)."""
+    if column.dtype == np.float64:  # the usual case, first: the checks below cost more
+        return column.to_numpy()
     if pd.api.types.is_bool_dtype(column):
         return np.full(len(column), np.nan)
     if pd.api.types.is_numeric_dtype(column):

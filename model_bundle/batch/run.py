@@ -7,6 +7,7 @@ end the parts are joined into OUTPUT and its errors file and removed.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
@@ -76,24 +79,84 @@ def with_predictions(prepared: Prepared, columns: dict[str, Any]) -> pd.DataFram
     return pd.concat([rows, pd.DataFrame(columns, index=rows.index, copy=False)], axis=1)
 
 
-def error_rows(prepared: Prepared, first_row: int) -> pd.DataFrame:
-    """Row numbers count data rows from 1 (a CSV's header is not a row)."""
-    return pd.DataFrame(
-        {
-            "row": [first_row + position + 1 for position, _ in prepared.errors],
-            "reason": [reason for _, reason in prepared.errors],
-        }
+def arrow_with_predictions(
+    chunk: files.ArrowChunk, prepared: Prepared, columns: dict[str, Any]
+) -> pa.Table:
+    """:func:`with_predictions` for a chunk read as Arrow, built in Arrow: the columns that
+    pass through are the ones read (filtered to the valid rows, never converted), a checked
+    field the task changed (text read as numbers, say) is taken from the prepared rows, and
+    the prediction arrays are wrapped, not copied. Converting the whole frame to Arrow cost
+    more than the model. The input's pandas metadata is not carried over: it describes the
+    input's columns and index, not these."""
+    source, frame = chunk.batch, chunk.frame
+    kept = None
+    if prepared.errors:
+        kept = np.ones(len(source), bool)
+        kept[[position for position, _ in prepared.errors]] = False
+    rows = prepared.rows
+    changed = (
+        set()
+        if rows is frame  # nothing refused, nothing converted
+        else {name for name, a, b in zip(frame, frame.dtypes, rows.dtypes, strict=True) if a != b}
     )
+    names = [name for name in source.schema.names if name not in columns]
+    arrays = [
+        pa.array(rows[name].to_numpy())
+        if name in changed
+        else source.column(name)
+        if kept is None
+        else source.column(name).filter(kept)
+        for name in names
+    ]
+    arrays += [arrow_column(values, len(rows)) for values in columns.values()]
+    return pa.Table.from_arrays(arrays, [*names, *columns])
+
+
+def arrow_column(values: Any, rows: int) -> pa.Array:
+    """A task's appended column (numpy array, categorical, list or one value for every row)
+    as Arrow, with the type pandas would have given it."""
+    if isinstance(values, pd.Categorical):
+        codes = values.codes
+        missing = codes < 0
+        indices = pa.array(codes, mask=missing) if missing.any() else pa.array(codes)
+        return pa.DictionaryArray.from_arrays(indices, dictionary(values.dtype))
+    if isinstance(values, str):
+        return pa.repeat(values, rows)
+    return pa.array(values)
+
+
+@functools.lru_cache(maxsize=64)
+def dictionary(dtype: pd.CategoricalDtype) -> pa.Array:
+    """A categorical type's labels as Arrow, once per type (tasks.categories builds one per
+    label set)."""
+    return pa.array(dtype.categories.to_numpy())
+
+
+Refused = list[tuple[int, str]]  # (row number, reason): rows counted from 1, as in the file
+
+
+def error_rows(prepared: Prepared, first_row: int) -> Refused:
+    """Row numbers count data rows from 1 (a CSV's header is not a row). A list, not a
+    frame: most chunks have none, and an empty frame costs more than validating a piece."""
+    return [(first_row + position + 1, reason) for position, reason in prepared.errors]
+
+
+def errors_frame(refused: Refused) -> pd.DataFrame:
+    """The errors file's columns."""
+    return pd.DataFrame({"row": [r for r, _ in refused], "reason": [r for _, r in refused]})
 
 
 def predict_chunk(
-    engine: Engine, frame: pd.DataFrame, first_row: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows with predictions, refused rows) of one chunk."""
-    prepared = engine.task.prepare(frame)
+    engine: Engine, rows: files.Rows, first_row: int
+) -> tuple[pd.DataFrame | pa.Table, Refused]:
+    """(rows with predictions, refused rows) of one chunk, the former in the chunk's kind:
+    pandas for pandas, Arrow for Arrow."""
+    prepared = engine.task.prepare(files.frame_of(rows))
     predictions = engine(prepared.inputs) if len(prepared.rows) else None
     columns = engine.task.appended(predictions, engine.tag) if predictions is not None else {}
-    return with_predictions(prepared, columns), error_rows(prepared, first_row)
+    if isinstance(rows, pd.DataFrame):
+        return with_predictions(prepared, columns), error_rows(prepared, first_row)
+    return arrow_with_predictions(rows, prepared, columns), error_rows(prepared, first_row)
 
 
 def run(
@@ -117,37 +180,38 @@ def run(
         TextColumn("[cyan]{task.fields[speed]}"),
         TimeElapsedColumn(),
         console=console,
+        disable=quiet,  # no display thread to start and stop
     )
     with progress:
         bar = progress.add_task(
             f"{engine.task.model} ({engine.tag})", total=files.total_rows(input_path), speed=""
         )
         first_row = 0
-        chunks: Iterator[pd.DataFrame] = files.read_chunks(
+        chunks: Iterator[files.Rows] = files.read_chunks(
             input_path, chunk_rows, engine.task.text_columns
         )
         # One writer thread: pyarrow and file writes release the GIL, so a chunk is written
         # on the other core while the next one is predicted. Chunks are finished in order.
         with ThreadPoolExecutor(max_workers=1) as writer:
             writing: Future[None] | None = None
-            for index, frame in enumerate(chunks):
+            for index, rows in enumerate(chunks):
                 if manifest.done(index):
                     summary.resumed_chunks += 1
                     summary.failed += manifest.chunks[index]["failed"]
                 else:
-                    predicted, refused = predict_chunk(engine, frame, first_row)
+                    predicted, refused = predict_chunk(engine, rows, first_row)
                     if writing is not None:
                         writing.result()
                     writing = writer.submit(
-                        save_chunk, manifest, index, predicted, refused, len(frame), fmt, suffix
+                        save_chunk, manifest, index, predicted, refused, len(rows), fmt, suffix
                     )
                     summary.failed += len(refused)
                     if chunk_hook is not None:
                         writing.result()
                         chunk_hook(index)
                 summary.chunks += 1
-                summary.rows += len(frame)
-                first_row += len(frame)
+                summary.rows += len(rows)
+                first_row += len(rows)
                 elapsed = time.perf_counter() - started
                 speed = f"{first_row / elapsed:,.0f} rows/s"
                 progress.update(bar, completed=first_row, speed=speed)
@@ -162,8 +226,8 @@ def run(
 def save_chunk(
     manifest: Manifest,
     index: int,
-    predicted: pd.DataFrame,
-    refused: pd.DataFrame,
+    predicted: pd.DataFrame | pa.Table,
+    refused: Refused,
     rows: int,
     fmt: files.Format,
     suffix: str,
@@ -171,8 +235,8 @@ def save_chunk(
     """Write a chunk's parts, then record it as finished (in that order: see resume.py). A
     chunk without refused rows has no errors part (``finish`` joins only the others)."""
     files.write(predicted, manifest.part(index, "output", suffix), fmt)
-    if len(refused):
-        files.write(refused, manifest.part(index, "errors", ".csv"), "csv")
+    if refused:
+        files.write(errors_frame(refused), manifest.part(index, "errors", ".csv"), "csv")
     manifest.finish(index, rows, len(refused))
 
 

@@ -79,6 +79,8 @@ def valid_rows(frame: pd.DataFrame, checked: Checked) -> pd.DataFrame:
     dtypes = rows.dtypes  # once: a column lookup per field costs more than the comparison
     for name, values in checked.values.items():
         if dtypes[name] != values.dtype:
+            if rows is frame:  # the chunk as read stays as read (its Arrow twin is, too)
+                rows = frame.copy(deep=False)
             rows[name] = values if everything else values[checked.ok]
     return rows
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model_bundle.batch.files import file_format, read_chunks
+from model_bundle.batch.files import file_format, frame_of, read_chunks
 from models.artifact import Artifact, data_hash
 from models.books.model import BookRatingModel
 from scripts.retrain.evaluate import rmse
@@ -41,7 +41,9 @@ def read_ratings(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: no such file")
     try:
         file_format(path)
-        frame = pd.concat(list(read_chunks(path, 100_000, text=COLUMNS)), ignore_index=True)
+        frame = pd.concat(
+            map(frame_of, read_chunks(path, 100_000, text=COLUMNS)), ignore_index=True
+        )
     except (ValueError, OSError) as error:
         raise DataError(f"{path}: {error}") from None
     if missing := [c for c in COLUMNS if c not in frame.columns]:

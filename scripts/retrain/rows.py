@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from model_bundle.batch.files import file_format, read_chunks
+from model_bundle.batch.files import file_format, frame_of, read_chunks
 from model_bundle.batch.rules import check
 from model_bundle.schemas import TABULAR_REQUESTS
 from models.tabular.contract import TabularTask
@@ -50,7 +50,7 @@ def read_files(paths: Sequence[Path], task: TabularTask) -> pd.DataFrame:
             raise DataError(f"{path}: no such file")
         try:
             file_format(path)
-            frame = pd.concat(list(read_chunks(path, 100_000)), ignore_index=True)
+            frame = pd.concat(map(frame_of, read_chunks(path, 100_000)), ignore_index=True)
         except (ValueError, OSError) as error:
             raise DataError(f"{path}: {error}") from None
         frames.append(checked(frame, task, str(path)))
