@@ -232,11 +232,11 @@ def test_an_unlabelled_folder_gives_no_calibration_and_a_bad_photo_exits_2(
 
 def encodings() -> list[tuple[str, str, bytes]]:
     """Every image mode in every accepted format that can hold it (JPEG has no alpha ...)."""
-    found = []
+    found, photo = [], face()  # drawn once: this runs when the module is collected
     for fmt in ("JPEG", "PNG", "WEBP", "BMP"):
         for mode in ("RGB", "RGBA", "L", "LA", "P", "CMYK", "1"):
             try:
-                found.append((mode, fmt, encode(face().convert(mode), fmt)))
+                found.append((mode, fmt, encode(photo.convert(mode), fmt)))
             except OSError:
                 continue
     return found

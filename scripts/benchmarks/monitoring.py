@@ -166,11 +166,10 @@ def photo_traffic(darken: float) -> Traffic:
     from models.mask.contract import resize
     from models.mask.network import MaskClassifier
     from models.mask.statistics import image_statistics
-    from scripts.sample_data.mask import faces
 
     artifact = Artifact.load(f"{MASK_CLASSIFIER.name}:latest")
     model = MaskClassifier(artifact)
-    photos = [ImageEnhance.Brightness(image).enhance(darken) for _, image in faces(12, seed=9)]
+    photos = [ImageEnhance.Brightness(image).enhance(darken) for image in sample_faces()]
     pixels = np.stack([resize(photo, model.prep) for photo in photos])
     answered = model.classify_with_embedding(pixels)
     rows, labels = [], []
@@ -180,6 +179,14 @@ def photo_traffic(darken: float) -> Traffic:
         rows.append(row)
         labels.append(str(int(np.argmax(answer[:18]))))
     return Traffic(MASK_CLASSIFIER.name, str(artifact.tag), rows, labels)
+
+
+@functools.cache
+def sample_faces() -> list[Any]:
+    """The sample faces the photo traffic is made of, drawn once (each takes milliseconds)."""
+    from scripts.sample_data.mask import faces
+
+    return [image for _, image in faces(12, seed=9)]
 
 
 def darker_photos() -> tuple[Traffic, Traffic]:
@@ -210,7 +217,10 @@ IN_DISTRIBUTION: dict[str, Callable[[], Traffic]] = {
 # ---- the monitor --------------------------------------------------------------------------
 
 
+@functools.cache
 def stored_reference(tag: str) -> dict[str, Any] | None:
+    """A stored version's reference statistics, read once per run: every monitor made here
+    asks for them, and reading an artifact's metadata parses its YAML (a quarter second)."""
     return Artifact.load(tag).metadata.get("reference")
 
 
