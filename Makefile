@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: serve test lint models bento verify-bento container bench venv serving-venv clean \
+.PHONY: serve test fast lint models bento verify-bento container bench venv serving-venv clean \
 	openapi client-py client-ts
 
 # uv installs the pinned sets (its own version pinned in constraints.txt, installed by pip):
@@ -103,9 +103,20 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## The whole suite: lint, unit tests, and end-to-end tests against a real server.
+## The whole suite: lint, the fast in-process tests, then the end-to-end tests against real
+## servers. The fast ones run in TEST_PROCESSES processes side by side (pytest-xdist; two for
+## a 2-core machine, more only add contention); the end-to-end ones one at a time, since
+## their servers, load tests and timings would compete for the same cores.
+TEST_PROCESSES ?= 2
+FAST_TESTS := $(BIN)/python -m pytest -m "not e2e" -n $(TEST_PROCESSES) --dist worksteal
+
 test: lint
-	$(BIN)/python -m pytest
+	$(FAST_TESTS)
+	$(BIN)/python -m pytest -m e2e
+
+## The fast in-process tests only (no server process).
+fast: venv
+	$(FAST_TESTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -206,10 +206,13 @@ def test_suite_report_reads_pytests_summary_and_slowest_steps() -> None:
             "181.20s call     tests/test_bento.py::test_exported_bento_serves",
             "12.50s setup    tests/test_endpoints.py::test_models",
             "40.00s call     tests/test_mlflow.py::test_sync",
+            "======================== 407 passed in 68.87s (0:01:08) ========================",
             "================ 648 passed, 2 warnings in 1759.31s (0:29:19) ================",
         ]
     )
-    assert bench_suite.summary(output) == "648 passed, 2 warnings in 1759.31s (0:29:19)"
+    assert bench_suite.summary(output) == (  # make test: the fast run, then the end-to-end one
+        "407 passed in 68.87s (0:01:08); 648 passed, 2 warnings in 1759.31s (0:29:19)"
+    )
     assert [(s, test) for s, _, test in bench_suite.slowest(output)] == [
         (181.2, "tests/test_bento.py::test_exported_bento_serves"),
         (40.0, "tests/test_mlflow.py::test_sync"),

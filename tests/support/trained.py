@@ -10,6 +10,7 @@ any change to them trains afresh. A fresh clone (CI) has no cache and trains.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 from pathlib import Path
@@ -49,15 +50,25 @@ def default_models(store: Path) -> None:
     On a miss every default is trained afresh (a test may have stored a version under a
     default's name already; it must neither stand in for the default nor reach the cache),
     and only the versions just trained are cached."""
-    from scripts.train.defaults import train_missing
-
     cached = CACHE / training_key()
     if not cached.is_dir():
-        partial = CACHE / f"{cached.name}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        for tag in train_missing(force=True):
-            name, version = tag.split(":")
-            shutil.copytree(store / name / version, partial / name / version)
-            (partial / name / "latest").write_text(version)
-        partial.rename(cached)  # whole or not at all: an interrupted copy is never used
+        CACHE.mkdir(parents=True, exist_ok=True)
+        # Test processes run side by side (pytest -n): one trains, the others wait for it.
+        with (CACHE / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not cached.is_dir():
+                train_into(cached, store)
     shutil.copytree(cached, store, dirs_exist_ok=True)  # the cache's `latest` files win
+
+
+def train_into(cached: Path, store: Path) -> None:
+    """Train every default into ``store`` and keep a copy of each in ``cached``."""
+    from scripts.train.defaults import train_missing
+
+    partial = cached.with_name(f"{cached.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for tag in train_missing(force=True):
+        name, version = tag.split(":")
+        shutil.copytree(store / name / version, partial / name / version)
+        (partial / name / "latest").write_text(version)
+    partial.rename(cached)  # whole or not at all: an interrupted copy is never used
