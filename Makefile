@@ -109,6 +109,11 @@ lint: venv
 ## their servers, load tests and timings would compete for the same cores.
 TEST_PROCESSES ?= 2
 FAST_TESTS := $(BIN)/python -m pytest -m "not e2e" -n $(TEST_PROCESSES) --dist worksteal
+# Tests write bytecode even where the machine says not to (PYTHONDONTWRITEBYTECODE, as on our
+# CI machines): without it every pytest process rewrites the asserts of ~300 modules (the
+# tests and the plugins' own: schemathesis, hypothesis) and every server it starts compiles
+# this project's modules from source again. The caches are __pycache__ folders git ignores.
+test fast: export PYTHONDONTWRITEBYTECODE :=
 
 test: lint
 	$(FAST_TESTS)
