@@ -47,6 +47,15 @@ class Floor:
     mask = bentoml.depends(MaskFloor)
 
     @bentoml.api
-    async def predict_credit(self, **features: float) -> dict[str, Any]:
-        """The features through one runner, as the bundle's first answer goes."""
-        return {"features": await self.credit.to_async.predict(features=list(features.values()))}
+    async def predict_credit(
+        self,
+        debt_ratio: float,
+        current_ratio: float,
+        operating_margin: float,
+        return_on_assets: float,
+        interest_coverage: float,
+    ) -> dict[str, Any]:
+        """The request's features through one runner, as the bundle's first answer goes."""
+        features = [debt_ratio, current_ratio, operating_margin, return_on_assets]
+        answer = await self.credit.to_async.predict(features=[*features, interest_coverage])
+        return {"features": answer}
