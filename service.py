@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import aiohttp
 import bentoml
 import numpy as np
 from pydantic import Field
@@ -114,6 +113,10 @@ class ModelBundle:
         A healthy runner answers in milliseconds. A killed one's socket stays open (the
         arbiter holds it), so a probe with a long timeout would wait for the restarted runner
         and call it ready; RUNNER_READY_TIMEOUT_S is shorter than a runner takes to start."""
+
+        # Here, not at the top: every process of the server imports this module (`bentoml
+        # serve` before it starts any worker, and each runner), and only the front calls.
+        import aiohttp
 
         async def ready(runner: Any) -> bool:
             try:

@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-import aiohttp
 import numpy as np
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
@@ -74,6 +73,11 @@ async def call_runner(method: Callable[..., Awaitable[T]], *args: Any, **kwargs:
 async def resend_broken(method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     """``method``'s answer, sent again (up to :data:`RESENDS` times) while its connection
     breaks; a 503 when it still does."""
+    # Imported on the call, not with the module: `bentoml serve` imports this module (through
+    # service.py) before it starts any worker, and never calls a runner. In the front it is
+    # imported already (BentoML's client), so this is a dictionary lookup.
+    import aiohttp
+
     for resends in range(RESENDS + 1):
         try:
             return await busy_as_unavailable(method, *args, **kwargs)
