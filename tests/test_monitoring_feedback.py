@@ -4,6 +4,7 @@ often its gauges are refreshed."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,12 +19,11 @@ rng = np.random.default_rng(1)
 REFERENCE = tabular_reference({"x": rng.uniform(0, 1, 500)}, ["a", "b"] * 50, ["a", "b"])
 
 
-def monitor(tmp_path: Path, reference: dict | None = REFERENCE) -> Monitor:
+def monitor(tmp_path: Path, reference: dict | None = REFERENCE, **options: Any) -> Monitor:
+    """A small monitor; ``options``: other Monitor arguments (window, metrics...)."""
+    small = {"window": 100, "min_samples": 50, "feedback_window": 10, "recent": 5}
     return Monitor(
-        window=100,
-        min_samples=50,
-        feedback_window=10,
-        recent=5,
+        **(small | options),
         payloads=PayloadLog(tmp_path, 0.0),
         reference_of=lambda tag: reference,
     )
@@ -104,16 +104,7 @@ def test_gauges_refresh_every_100_answers_but_at_most_once_per_interval(tmp_path
                 ("feature_detected", ["model", "feature"]),
             )
         }
-        m = Monitor(
-            window=1000,
-            min_samples=50,
-            feedback_window=10,
-            recent=5,
-            payloads=PayloadLog(tmp_path, 0.0),
-            reference_of=lambda tag: REFERENCE,
-            metrics=lambda: gauges,
-            refresh_interval_s=interval,
-        )
+        m = monitor(tmp_path, window=1000, metrics=lambda: gauges, refresh_interval_s=interval)
         send(m, list(rng.uniform(0, 1, answers)))
         return registry.get_sample_value("t_filled", {"model": "iris"}) or 0.0
 
