@@ -7,10 +7,8 @@ takes what has queued up (up to ``WRITE_BATCH`` records) and writes it with one 
 sleeps ``WRITE_INTERVAL_S`` before it looks again: under load, a write and a rotation check per
 record held the GIL the request path needs (about a tenth of a millisecond per answer at the
 default sample rate, profiled with py-spy), and so did waking for every record (a thread
-switch per sample). Waking four times a second still showed in the front's CPU per answer
-at 64 clients against a tree without the monitor; once a second did not (docs/MONITORING.md
-measures the served cost). An idle log still writes a first record at once; a process
-killed loses at most the last second's samples.
+switch per sample; docs/MONITORING.md measures the difference). An idle log still writes a
+first record at once; a process killed loses at most the last interval's samples.
 
 Why not ``bentoml.monitor``: its DefaultMonitor (bentoml/_internal/monitoring/default.py)
 writes through a logging handler synchronously in the request's task, in its own column
@@ -35,7 +33,7 @@ MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 QUEUE_SIZE = 10_000
 WRITE_BATCH = 1_000
-WRITE_INTERVAL_S = 1.0
+WRITE_INTERVAL_S = 0.25
 
 
 class PayloadLog:
