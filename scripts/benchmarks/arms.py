@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,20 +191,35 @@ def alternate(
     by_name = {workload.name: workload for workload in workloads}
     figures: dict[tuple[str, str, int], Figures] = {}
     for number, name, count, arm in schedule(list(urls), list(by_name), rounds, clients):
-        workload = by_name[name]
-        url, processes = urls[arm].url, bench.process_tree(urls[arm].process.pid)
-        if number == 0 and count == clients[0]:
-            measure(url, workload, 8, 1.0)  # caches, connections, the batcher
-        cpu = bench.cpu_seconds(processes)
-        started = time.monotonic()
-        rate, p50, _, errors = measure(url, workload, count, seconds)
-        answers = max(1.0, rate * (time.monotonic() - started))
+        warm = number == 0 and count == clients[0]
         row = figures.setdefault((arm, name, count), Figures())
-        row.requests_per_second.append(rate)
-        row.p50_ms.append(p50)
-        row.errors.append(errors)
-        row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
+        measure_into(row, measure, urls[arm], by_name[name], count, seconds, warm)
     return figures
+
+
+def measure_into(
+    row: Figures,
+    measure: Callable[..., tuple[float, float, float, str]],
+    served: Served,
+    workload: bench.Workload,
+    clients: int,
+    seconds: float,
+    warm: bool,
+) -> None:
+    """One measurement of ``served`` under ``workload`` for ``seconds``, appended to ``row``:
+    requests/s, p50, errors and the CPU time its processes spent per answer; with ``warm``, a
+    short warm-up burst first."""
+    processes = bench.process_tree(served.process.pid)
+    if warm:
+        measure(served.url, workload, 8, 1.0)  # caches, connections, the batcher
+    cpu = bench.cpu_seconds(processes)
+    started = time.monotonic()
+    rate, p50, _, errors = measure(served.url, workload, clients, seconds)
+    answers = max(1.0, rate * (time.monotonic() - started))
+    row.requests_per_second.append(rate)
+    row.p50_ms.append(p50)
+    row.errors.append(errors)
+    row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
 
 
 @dataclass(frozen=True)

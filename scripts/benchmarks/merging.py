@@ -18,9 +18,7 @@ import argparse
 import json
 import platform
 import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from scripts.benchmarks import arms, bench, goals
@@ -64,7 +62,7 @@ def baseline_of(workload: bench.Workload) -> bench.Workload:
 
 
 def measure_rounds(
-    served: dict[str, tuple[str, subprocess.Popen[bytes]]], rounds: int, seconds: float
+    served: dict[str, arms.Served], rounds: int, seconds: float
 ) -> dict[tuple[str, str, int], arms.Figures]:
     measure = bench.wrk if shutil.which("wrk") else bench.python_load
     figures: dict[tuple[str, str, int], arms.Figures] = {}
@@ -72,19 +70,8 @@ def measure_rounds(
     plan = workloads()
 
     def once(name: str, workload: bench.Workload, clients: int, warm: bool) -> None:
-        url, process = served[name]
-        if warm:
-            measure(url, workload, 8, 1.0)  # caches, connections, the batcher
-        processes = bench.process_tree(process.pid)
-        cpu = bench.cpu_seconds(processes)
-        started = time.monotonic()
-        rate, p50, _, errors = measure(url, workload, clients, seconds)
-        answers = max(1.0, rate * (time.monotonic() - started))
         row = figures.setdefault((name, workload.name, clients), arms.Figures())
-        row.requests_per_second.append(rate)
-        row.p50_ms.append(p50)
-        row.errors.append(errors)
-        row.cpu_ms.append((bench.cpu_seconds(processes) - cpu) * 1000 / answers)
+        arms.measure_into(row, measure, served[name], workload, clients, seconds, warm)
 
     echo = bench.Workload.json("echo (stack floor)", "/echo", HEALTHY)
     for number in range(rounds):
@@ -109,20 +96,19 @@ def report(seconds: float, rounds: int, reference: str) -> str:
         for tree_name, tree in ((NOW, serving.ROOT), (BEFORE, before))
     ]
     logs = Path(tempfile.mkdtemp(prefix="bench-merging-"))
-    others = {}
+    others: dict[str, arms.Served] = {}
     try:
         for name, kind in ((FLOOR, "echo"), (BASELINE, "baseline")):
             port = serving.free_port()
             process = bench.start(kind, port, logs / f"{kind}.log")
-            others[name] = (f"http://127.0.0.1:{port}", process)
-            serving.wait_until_ready(others[name][0], process, 180)
+            others[name] = arms.Served(f"http://127.0.0.1:{port}", process)
+            serving.wait_until_ready(others[name].url, process, 180)
         with arms.serving_arms(sides, serving.store_models()) as urls:
-            served = {name: (s.url, s.process) for name, s in urls.items()} | others
-            figures = measure_rounds(served, rounds, seconds)
+            figures = measure_rounds(urls | others, rounds, seconds)
             busy = arms.machine_load()
     finally:
-        for _, process in others.values():
-            serving.stop(process)
+        for other in others.values():
+            serving.stop(other.process)
     text = "\n".join(lines(figures, seconds, rounds, commit, busy))
     print(text)
     return text
