@@ -108,6 +108,7 @@ def test_the_real_servers_metrics_include_the_dashboards(own_server) -> None:
         "model_bundle_live_accuracy",
         "model_bundle_feedback_total",
         "model_bundle_payload_logged_total",
+        "model_bundle_monitor_seconds_total",
         "model_bundle_drift_window_filled",
         "bentoml_service_request_total",
         "bentoml_service_request_duration_seconds_bucket",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import time
 
 import httpx
 from PIL import Image
 
+from scripts.benchmarks.monitoring import monitor_seconds
 from scripts.sample_data.requests import HEALTHY
 from tests.support.images import encode, face
 
@@ -51,6 +53,13 @@ def test_feedback_drift_and_bad_feedback(own_server) -> None:
         metrics = http.get("/metrics").text
         assert 'model_bundle_drift_detected{model="credit_health"} 1.0' in metrics
         assert "model_bundle_feedback_total" in metrics
+        # What monitoring costs, by part, as the monitoring benchmark reads it. The writer
+        # thread takes its queue every quarter second: its seconds may come a little later.
+        deadline = time.monotonic() + 10
+        while (spent := monitor_seconds(server.url)).get("payload_writing", 0) == 0:
+            assert time.monotonic() < deadline, spent
+            time.sleep(0.3)
+        assert 0 < spent["recording"] < 5 and 0 < spent["payload_writing"] < 5
 
 
 def test_books_and_masks_drift_against_their_training_reference(own_server) -> None:

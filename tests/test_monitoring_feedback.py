@@ -3,12 +3,13 @@ often its gauges are refreshed."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from model_bundle.monitoring.feedback import FeedbackError
 from model_bundle.monitoring.monitor import Monitor
@@ -88,22 +89,29 @@ def test_no_reference_guesses_nothing(tmp_path: Path) -> None:
     assert report["status"] == "no_reference" and report["features"] == []
 
 
+def drift_metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    """The metrics the monitor publishes (monitoring/metrics.py), in a registry of their own."""
+    gauges: dict[str, Any] = {
+        name: Gauge(f"t_{name}", name, labels, registry=registry)
+        for name, labels in (
+            ("filled", ["model"]),
+            ("detected", ["model"]),
+            ("shift", ["model"]),
+            ("score", ["model", "feature"]),
+            ("feature_detected", ["model", "feature"]),
+        )
+    }
+    gauges["spent"] = Counter("t_spent", "spent", ["part"], registry=registry)
+    return gauges
+
+
 def test_gauges_refresh_every_100_answers_but_at_most_once_per_interval(tmp_path: Path) -> None:
     """Under load the drift tests would run every 100 answers, many times a second; the
     gauges are refreshed at most once per ``refresh_interval_s`` instead."""
 
     def refreshed(interval: float, answers: int) -> float:
         registry = CollectorRegistry()
-        gauges = {
-            name: Gauge(f"t_{name}", name, labels, registry=registry)
-            for name, labels in (
-                ("filled", ["model"]),
-                ("detected", ["model"]),
-                ("shift", ["model"]),
-                ("score", ["model", "feature"]),
-                ("feature_detected", ["model", "feature"]),
-            )
-        }
+        gauges = drift_metrics(registry)
         m = monitor(tmp_path, window=1000, metrics=lambda: gauges, refresh_interval_s=interval)
         send(m, list(rng.uniform(0, 1, answers)))
         return registry.get_sample_value("t_filled", {"model": "iris"}) or 0.0
@@ -111,3 +119,35 @@ def test_gauges_refresh_every_100_answers_but_at_most_once_per_interval(tmp_path
     assert refreshed(0.0, 99) == 0.0  # not before 100 answers
     assert refreshed(0.0, 350) == 300.0  # every 100 when the interval allows
     assert refreshed(3600.0, 350) == 100.0  # the first, then none within the hour
+
+
+def test_the_time_the_monitor_spends_is_published_by_part(tmp_path: Path) -> None:
+    """Recording's seconds (timed in record()) and the payload writer's reach the counter
+    at a refresh, each second counted once however often the report is built."""
+    registry = CollectorRegistry()
+    metrics = drift_metrics(registry)
+    log = PayloadLog(tmp_path / "payloads", 1.0)
+    m = Monitor(
+        window=100,
+        min_samples=50,
+        feedback_window=10,
+        recent=5,
+        payloads=log,
+        reference_of=lambda tag: REFERENCE,
+        metrics=lambda: metrics,
+        refresh_interval_s=0.0,
+    )
+    started = time.perf_counter()
+    send(m, list(rng.uniform(0, 1, 300)))
+    elapsed = time.perf_counter() - started
+    log.queue.join()  # the writer thread has written every sampled payload
+    m.model_report("iris")
+    m.model_report("iris")  # a second report adds nothing already counted
+
+    def spent(part: str) -> float:
+        return registry.get_sample_value("t_spent_total", {"part": part}) or 0.0
+
+    assert 0 < spent("recording") == pytest.approx(m.recording_s)
+    assert m.recording_s <= elapsed
+    assert 0 < spent("payload_writing") == pytest.approx(log.writing_s)
+    assert log.logged["iris"] == 300

@@ -55,6 +55,12 @@ def metrics() -> dict[str, Any]:
             documentation="Sampled payloads written",
             labelnames=["model"],
         ),
+        "spent": bentoml.metrics.Counter(
+            name="model_bundle_monitor_seconds",
+            documentation="Seconds the monitor spent: recording answers on the request path "
+            "(drift refreshes included), payload_writing off it (writer threads' CPU)",
+            labelnames=["part"],
+        ),
         "dropped": bentoml.metrics.Counter(
             name="model_bundle_payload_dropped",
             documentation="Sampled payloads dropped (queue_full, write_error)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -107,6 +108,13 @@ class Monitor:
         self._reference_of = functools.lru_cache(maxsize=64)(reference_of)
         self._metrics = metrics
         self.refresh_interval_s = refresh_interval_s
+        # What monitoring costs, for the operator and the benchmark: the seconds spent in
+        # record() (on the request path, drift refreshes included), published to Prometheus
+        # with the payload writers' own at each gauge refresh (not per answer: a counter's
+        # increment costs more than the timing does).
+        self.recording_s = 0.0
+        self._published = {"recording": 0.0, "payload_writing": 0.0}
+        self._publishing = threading.Lock()  # POST /drift publishes from a worker thread
 
     def reference(self, tag: str) -> dict[str, Any] | None:
         try:
@@ -127,6 +135,7 @@ class Monitor:
         """Record answered items (``labels``: each one's predicted label, or its predicted
         rating for a numeric model); returns their prediction ids (in order): ``ids`` when
         the answers carry their own (a pydantic answer made one), else new ones."""
+        started = time.perf_counter()
         window = self.windows.get(model)
         if window is None:  # not made on every call: this is the request path
             window = self.windows[model] = ModelWindow(self.window)
@@ -153,6 +162,7 @@ class Monitor:
                 )
             if window.recorded % REFRESH_EVERY == 0 and self._metrics:
                 self._refresh(model, window)
+        self.recording_s += time.perf_counter() - started
         return list(ids)
 
     def _refresh(self, model: str, window: ModelWindow) -> None:
@@ -258,10 +268,23 @@ class Monitor:
         self._publish(report)
         return report
 
+    def spent(self) -> dict[str, float]:
+        """Seconds the monitor has spent, by part: recording answers (the request path) and
+        writing payload and feedback logs (their writer threads' CPU time)."""
+        writing = self.payloads.writing_s
+        if self.feedback_log is not None:
+            writing += self.feedback_log.writing_s
+        return {"recording": self.recording_s, "payload_writing": writing}
+
     def _publish(self, report: dict[str, Any]) -> None:
         if not self._metrics:
             return
         m, model = self._metrics(), report["model"]
+        with self._publishing:
+            for part, seconds in self.spent().items():
+                if seconds > self._published[part]:
+                    m["spent"].labels(part=part).inc(seconds - self._published[part])
+                    self._published[part] = seconds
         m["filled"].labels(model=model).set(report["window"]["filled"])
         m["detected"].labels(model=model).set(int(report["status"] == "drift"))
         if report["predictions"]["shift"] is not None:

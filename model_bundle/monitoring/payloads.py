@@ -58,6 +58,7 @@ class PayloadLog:
         self._handlers: dict[str, logging.Handler] = {}
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        self.writing_s = 0.0  # CPU seconds write_many() has spent (Monitor.spent)
 
     def sampled(self) -> bool:
         return self.sample_rate > 0 and self._random.random() < self.sample_rate
@@ -97,6 +98,7 @@ class PayloadLog:
     def write_many(self, records: list[dict[str, Any]]) -> None:
         """Each record as a JSON line in its model's file, rotated before a line that would
         take the file past ``max_bytes``; one flush per model."""
+        started = time.thread_time()
         lines: dict[str, list[str]] = {}
         for record in records:
             try:
@@ -115,6 +117,7 @@ class PayloadLog:
             self.logged[model] += len(model_lines)
             if self._on_log:
                 self._on_log(model, len(model_lines))
+        self.writing_s += time.thread_time() - started
 
     def _append(self, handler: logging.handlers.RotatingFileHandler, lines: list[str]) -> None:
         stream = handler.stream  # open: the handler is not delayed

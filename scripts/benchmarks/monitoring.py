@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from model_bundle.catalogue import BOOK_RATING, MASK_CLASSIFIER
@@ -40,7 +42,7 @@ from model_bundle.monitoring.payloads import PayloadLog
 from model_bundle.settings import settings
 from models.artifact import Artifact
 from models.tabular.contract import CREDIT_TASK, IRIS_TASK, TabularTask
-from scripts.benchmarks import arms, goals
+from scripts.benchmarks import arms, bench, goals
 from scripts.benchmarks.goals import Goal
 from tests.support import server as serving
 
@@ -378,12 +380,35 @@ def in_process_cost(traffic: Traffic, answers: int = 2000) -> list[tuple[str, fl
 # ---- the served cost ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Spent:
+    """The default bundle's own account of the monitor's time over the served cost run (its
+    ``model_bundle_monitor_seconds_total``), beside the CPU time of all its processes."""
+
+    recording_s: float
+    payload_writing_s: float
+    bundle_cpu_s: float
+
+    def share(self, seconds: float) -> float:
+        return seconds / self.bundle_cpu_s
+
+
+def monitor_seconds(url: str) -> dict[str, float]:
+    """The served monitor's seconds by part, after a drift report (POST /drift) published
+    what the gauges' last refresh had not."""
+    httpx.post(f"{url}/drift", json={}, timeout=60).raise_for_status()
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = re.findall(r'^model_bundle_monitor_seconds_total{part="(\w+)"} (\S+)$', text, re.M)
+    return {part: float(value) for part, value in found}
+
+
 def served_cost(
     seconds: float, rounds: int, all_rates: bool
-) -> tuple[str, dict[tuple[str, str, int], Any]]:
+) -> tuple[str, dict[tuple[str, str, int], Any], Spent]:
     """The arms without the monitor and at the default sample rate, side by side (so each
     round's two figures are seconds apart: the pair the goals compare); with ``all_rates``
-    the other sample rates after them."""
+    the other sample rates after them. With them, what the default arm's monitor says it
+    spent over the run: a direct figure, which the pairing's noise does not blur."""
     commit, without = arms.tree_edited("not-recording", NOT_RECORDING)
     rates = [DEFAULT_ARM, *(name for name in RATES if name != DEFAULT_ARM and all_rates)]
     sides = [arms.Arm(BEFORE, without)]
@@ -393,10 +418,31 @@ def served_cost(
     workloads = [w for w in arms.plain_workloads() if w.name in COST_ENDPOINTS]
     try:
         with arms.serving_arms(sides, serving.store_models()) as urls:
+            default = urls[DEFAULT_ARM]
+            processes = bench.process_tree(default.process.pid)
+            spent_before = monitor_seconds(default.url)
+            cpu_before = bench.cpu_seconds(processes)
             figures = arms.alternate(urls, workloads, rounds, seconds)
+            cpu = bench.cpu_seconds(processes) - cpu_before
+            spent_after = monitor_seconds(default.url)
     finally:  # made anew for every run: nothing to keep
         arms.git("worktree", "remove", "--force", str(without))
-    return commit, figures
+    part = {p: spent_after.get(p, 0.0) - spent_before.get(p, 0.0) for p in spent_after}
+    return commit, figures, Spent(part["recording"], part["payload_writing"], cpu)
+
+
+def spent_lines(spent: Spent) -> list[str]:
+    return [
+        "The default bundle's monitor timed itself over the whole run (Prometheus "
+        "`model_bundle_monitor_seconds_total`; warm-ups and one-client runs included): "
+        f"recording answers on the request path {spent.recording_s:.2f} s "
+        f"({spent.share(spent.recording_s):.1%} of the CPU time of all the bundle's "
+        f"processes, {spent.bundle_cpu_s:.0f} s), writing payloads off it "
+        f"{spent.payload_writing_s:.2f} s ({spent.share(spent.payload_writing_s):.1%}). "
+        "This misses what the monitor costs indirectly (the garbage collector's work on "
+        "what it keeps, the caches it evicts), which only the paired comparison above sees.",
+        "",
+    ]
 
 
 # ---- the report ---------------------------------------------------------------------------
@@ -574,7 +620,7 @@ def report(
     ]
     figures = None
     if cost:
-        commit, figures = served_cost(seconds, rounds, all_rates)
+        commit, figures, spent = served_cost(seconds, rounds, all_rates)
         served = len({arm for arm, _, _ in figures})
         lines += [
             "## Cost served",
@@ -598,6 +644,7 @@ def report(
             "",
             *cost_lines(figures),
             "",
+            *spent_lines(spent),
         ]
     lines += [
         "## Goals",
