@@ -21,13 +21,11 @@ REFERENCE = tabular_reference({"x": rng.uniform(0, 1, 500)}, ["a", "b"] * 50, ["
 
 
 def monitor(tmp_path: Path, reference: dict | None = REFERENCE, **options: Any) -> Monitor:
-    """A small monitor; ``options``: other Monitor arguments (window, metrics...)."""
+    """A small monitor logging no payloads; ``options``: other Monitor arguments (window,
+    metrics, payloads...)."""
     small = {"window": 100, "min_samples": 50, "feedback_window": 10, "recent": 5}
-    return Monitor(
-        **(small | options),
-        payloads=PayloadLog(tmp_path, 0.0),
-        reference_of=lambda tag: reference,
-    )
+    small["payloads"] = PayloadLog(tmp_path, 0.0)
+    return Monitor(**(small | options), reference_of=lambda tag: reference)
 
 
 def send(m: Monitor, values: list[float]) -> list[str]:
@@ -127,16 +125,7 @@ def test_the_time_the_monitor_spends_is_published_by_part(tmp_path: Path) -> Non
     registry = CollectorRegistry()
     metrics = drift_metrics(registry)
     log = PayloadLog(tmp_path / "payloads", 1.0)
-    m = Monitor(
-        window=100,
-        min_samples=50,
-        feedback_window=10,
-        recent=5,
-        payloads=log,
-        reference_of=lambda tag: REFERENCE,
-        metrics=lambda: metrics,
-        refresh_interval_s=0.0,
-    )
+    m = monitor(tmp_path, payloads=log, metrics=lambda: metrics, refresh_interval_s=0.0)
     started = time.perf_counter()
     send(m, list(rng.uniform(0, 1, 300)))
     elapsed = time.perf_counter() - started
