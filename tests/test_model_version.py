@@ -6,15 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from model_bundle.settings import from_environ
 from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample
 from scripts.train.tabular import TrainingConfig, train_tabular
-from tests.support.server import ROOT
+from tests.support.commands import fresh_python
 
 RUNNER_DESCRIBE = """
 import json
@@ -45,13 +43,7 @@ def test_runner_serves_the_pinned_version(tmp_path: Path) -> None:
         "MODEL_BUNDLE_CREDIT_HEALTH_MODEL": pinned,
         "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),  # no routing state: the setting's
     }
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER_DESCRIBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = fresh_python(RUNNER_DESCRIBE, env=env)
+    assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer == {"tag": pinned, "shape": [2, 2]}

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from model_bundle.catalogue import CATALOGUE
+from tests.support.commands import fresh_python
 from tests.support.images import encode, face
 from tests.support.server import ROOT, Server
 
@@ -110,9 +110,7 @@ def test_every_endpoint_has_a_python_example() -> None:
 )
 def test_python_example(server: Server, photo: Path, example: str) -> None:
     code = as_written(example, server, photo)
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    result = fresh_python(code)
     assert result.returncode == 0, result.stderr
     promised = promises(example)
     assert promised, "an example promises nothing checkable"

@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from models.tabular.contract import CREDIT_TASK
 from scripts.train.datasets import credit_sample
 from scripts.train.tabular import TrainingConfig, train_tabular
-from tests.support.server import ROOT
+from tests.support.commands import fresh_python
 
 SLOTS_SCRIPT = """
 import asyncio, gc, json, sys, time
@@ -123,14 +121,6 @@ def run_runner(script: str, first: str, second: str, tmp_path: Path) -> dict[str
         "MODEL_BUNDLE_STATE_DIR": str(tmp_path / "state"),
         "MODEL_BUNDLE_GC_YOUNG_THRESHOLD": str(GC_YOUNG_THRESHOLD),
     }
-    result = subprocess.run(
-        [sys.executable, "-c", script, first, second],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = fresh_python(script, first, second, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from model_bundle.catalogue import CATALOGUE
 from model_bundle.settings import SETTINGS, SettingsError, from_environ
-from tests.support.server import ROOT
+from tests.support.commands import fresh_python
 
 
 def test_defaults() -> None:
@@ -92,13 +89,7 @@ def test_every_problem_is_named_at_once() -> None:
 
 def test_a_process_with_a_bad_setting_stops_at_start_naming_it() -> None:
     """Importing the service (what `bentoml serve` does first) fails, before any request."""
-    result = subprocess.run(
-        [sys.executable, "-c", "import service"],
-        cwd=ROOT,
-        env={"MODEL_BUNDLE_MAX_REQUEST_BYTES": "lots", "BENTOML_DO_NOT_TRACK": "true"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = {"MODEL_BUNDLE_MAX_REQUEST_BYTES": "lots", "BENTOML_DO_NOT_TRACK": "true"}
+    result = fresh_python("import service", env=env)
     assert result.returncode != 0
     assert "SettingsError: MODEL_BUNDLE_MAX_REQUEST_BYTES: must be a whole number" in result.stderr

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.support.server import ROOT
+from tests.support.commands import fresh_python
 
 
 def modules_after_importing_service(*modules: str) -> dict[str, bool]:
@@ -17,14 +14,8 @@ def modules_after_importing_service(*modules: str) -> dict[str, bool]:
         "import json, sys, service; "
         f"print(json.dumps([m in sys.modules for m in {list(modules)!r}]))"
     )
-    answer = subprocess.run(
-        [sys.executable, "-c", check],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
-    )
+    answer = fresh_python(check)
+    assert answer.returncode == 0, answer.stderr
     return dict(zip(modules, json.loads(answer.stdout), strict=True))
 
 

@@ -5,17 +5,21 @@ commands' tests call them dozens of times; so :func:`run_module` runs the module
 ``python -m`` does (``runpy``, ``sys.argv`` set, ``__main__``) with its output captured
 and its exit status read from ``SystemExit``. tests/test_commands.py starts each of these
 modules once as a real ``python -m`` subprocess, so their entry points are proven too.
+What must run in a fresh interpreter (what a process imports at start, a runner booting)
+goes through :func:`fresh_python`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import runpy
 import subprocess
 import sys
 import traceback
 import warnings
+from collections.abc import Mapping
 
 from tests.support.server import ROOT
 
@@ -67,4 +71,20 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
         sys.argv = saved_argv
     return subprocess.CompletedProcess(
         [sys.executable, "-m", module, *args], status, stdout.getvalue(), stderr.getvalue()
+    )
+
+
+def fresh_python(
+    code: str, *args: str, env: Mapping[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS`` in a new interpreter from the repository root, its output
+    captured as text; ``env`` the whole environment (default this one's, telemetry off)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=dict(env) if env is not None else {**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
     )
