@@ -13,7 +13,7 @@ from model_bundle.batch import files
 from model_bundle.batch.cli import main
 from model_bundle.batch.local import LocalEngine
 from model_bundle.batch.resume import Manifest, fingerprint
-from model_bundle.batch.run import parts_directory, run
+from model_bundle.batch.run import errors_path, parts_directory, run
 from model_bundle.batch.tasks import task_for
 from models.artifact import Artifact
 from models.books.model import BookRatingModel
@@ -187,6 +187,63 @@ def test_chunks_finished_before_an_interruption_are_not_redone(
     assert (summary.rows, summary.resumed_chunks) == (1000, 4)
     pd.testing.assert_frame_equal(read(output), read(whole))
     assert not parts_directory(output).exists()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_chunk_written_in_pieces_equals_it_written_at_once(
+    tmp_path: Path, suffix: str, default_models: dict[str, str]
+) -> None:
+    """A chunk is predicted and written piece by piece: the output and the errors file are
+    those of the chunk in one piece, with a piece whose rows are all refused (it has no
+    prediction columns) and a text column empty in the first piece only."""
+    frame = pd.concat([pd.DataFrame([HEALTHY, UNHEALTHY]), credit_sample(58)], ignore_index=True)
+    frame = frame.drop(columns="label")
+    frame.loc[20:29, "debt_ratio"] = -1.0  # the third piece of 10 refused, all of it
+    frame.loc[33, "current_ratio"] = np.nan  # one row of the fourth
+    frame.insert(0, "note", [None] * 10 + [f"n{i}" for i in range(10, len(frame))])
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    engine = LocalEngine(task_for("credit_health", "classify", 10, source))
+    outputs = {}
+    for piece_rows in (10, 1_000):
+        output = tmp_path / f"out-{piece_rows}{suffix}"
+        manifest = Manifest.open(parts_directory(output), {"pieces": piece_rows}, resume=False)
+        summary = run(engine, source, output, 1_000, manifest, quiet=True, piece_rows=piece_rows)
+        assert (summary.rows, summary.failed, summary.chunks) == (60, 11, 1)
+        outputs[piece_rows] = (read(output), read(errors_path(output)))
+    (pieces, piece_errors), (whole, whole_errors) = outputs[10], outputs[1_000]
+    pd.testing.assert_frame_equal(pieces, whole)
+    pd.testing.assert_frame_equal(piece_errors, whole_errors)
+    assert piece_errors["row"].tolist() == [*range(21, 31), 34]
+    kept = [i for i in range(60) if not 20 <= i < 30 and i != 33]
+    assert pieces["note"].isna().tolist() == [i < 10 for i in kept]
+    assert pieces["note"].dropna().tolist() == [f"n{i}" for i in kept if i >= 10]
+    if suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema, at_once = (pq.read_schema(tmp_path / f"out-{n}.parquet") for n in (10, 1_000))
+        assert schema.remove_metadata() == at_once.remove_metadata()
+        assert schema.field("note").type == pa.large_string()  # pandas' text, not null
+
+
+def test_a_part_is_written_anew_when_a_later_piece_widens_a_column(tmp_path: Path) -> None:
+    """A column of nulls only in the first piece has Arrow's null type; a later piece gives
+    it values: the part holds every piece under the wider type, and is not there until it
+    is closed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "part.parquet"
+    part = files.PartWriter(path, "parquet")
+    part.write(pa.table({"x": [1.0, 2.0], "note": pa.nulls(2)}))
+    part.write(pa.table({"x": [9.0], "note": pa.array([None], pa.string())}).slice(0, 0))
+    part.write(pa.table({"x": [3.0], "note": ["three"]}))
+    assert not path.exists()
+    part.close()
+    table = pq.read_table(path)
+    assert table.schema.field("note").type == pa.string()
+    assert table.to_pydict() == {"x": [1.0, 2.0, 3.0], "note": [None, None, "three"]}
 
 
 def test_resume_refuses_parts_of_another_run(tmp_path: Path) -> None:

@@ -102,6 +102,24 @@ def read_chunks(path: Path, rows: int, text: Sequence[str] = ()) -> Iterator[Row
         yield from pd.read_csv(path, chunksize=rows, dtype={name: str for name in text})
 
 
+def pieces(rows: Rows, size: int) -> Iterator[tuple[int, Rows]]:
+    """(offset, piece) of a chunk in pieces of at most ``size`` rows, all about as large: a
+    chunk is what a run resumes by, a piece what it predicts while the piece before is
+    written, and the last piece's writing is what nothing overlaps. An Arrow chunk's pieces
+    are slices of its batch and of its pandas view (no copy, no conversion again)."""
+    count = -(-len(rows) // size)  # pieces, rounded up
+    if count <= 1:
+        yield 0, rows
+        return
+    step = -(-len(rows) // count)
+    for start in range(0, len(rows), step):
+        if isinstance(rows, ArrowChunk):
+            piece = ArrowChunk(rows.batch.slice(start, step), rows.frame.iloc[start : start + step])
+            yield start, piece
+        else:
+            yield start, rows.iloc[start : start + step]
+
+
 def frame_of(rows: Rows) -> pd.DataFrame:
     return rows if isinstance(rows, pd.DataFrame) else rows.frame
 
@@ -112,14 +130,64 @@ def table_of(data: pd.DataFrame | pa.Table) -> pa.Table:
 
 def write(data: pd.DataFrame | pa.Table, path: Path, fmt: Format) -> None:
     """Write atomically: a crash leaves either the whole part or none of it."""
-    partial = path.with_name(path.name + ".partial")
-    if fmt == "parquet":
-        table = table_of(data)
-        with parquet_writer(partial, table.schema) as writer:
-            writer.write_table(table)
-    else:
-        (data.to_pandas() if isinstance(data, pa.Table) else data).to_csv(partial, index=False)
-    os.replace(partial, path)
+    part = PartWriter(path, fmt)
+    part.write(data)
+    part.close()
+
+
+class PartWriter:
+    """A part written piece by piece, atomically like :func:`write`: into ``.partial``,
+    renamed by :meth:`close`. Pieces without rows add nothing (a piece whose rows were all
+    refused lacks the prediction columns); a part of such pieces only is the first of them,
+    its columns and no rows.
+
+    A Parquet part takes its schema from the first piece. When a later piece's types differ
+    (a column that was all nulls until then), the part is written anew under the schema that
+    holds every piece: the pieces stay in memory until the part is closed, as the whole chunk
+    did when it was written at once."""
+
+    def __init__(self, path: Path, fmt: Format) -> None:
+        self.path, self.fmt = path, fmt
+        self.partial = path.with_name(path.name + ".partial")
+        self.rows = 0
+        self._first: pd.DataFrame | pa.Table | None = None  # kept for a part with no rows
+        self._tables: list[pa.Table] = []
+        self._parquet: pq.ParquetWriter | None = None
+
+    def write(self, data: pd.DataFrame | pa.Table) -> None:
+        if self._first is None:
+            self._first = data
+        if len(data):
+            self._append(data)
+
+    def close(self) -> None:
+        if self.rows == 0 and self._first is not None:
+            self._append(self._first)
+        if self._parquet is not None:
+            self._parquet.close()
+        os.replace(self.partial, self.path)
+
+    def _append(self, data: pd.DataFrame | pa.Table) -> None:
+        if self.fmt == "csv":
+            frame = data.to_pandas() if isinstance(data, pa.Table) else data
+            header = self.rows == 0
+            frame.to_csv(self.partial, mode="w" if header else "a", header=header, index=False)
+        else:
+            self._append_parquet(table_of(data))
+        self.rows += len(data)
+
+    def _append_parquet(self, table: pa.Table) -> None:
+        self._tables.append(table)
+        if self._parquet is not None:
+            try:
+                self._parquet.write_table(table.cast(self._parquet.schema))
+                return
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                self._parquet.close()  # a column's type widened: the part is written anew
+        schema = unified([t.schema for t in self._tables]) or table.schema
+        self._parquet = parquet_writer(self.partial, schema)
+        for piece in self._tables:
+            self._parquet.write_table(piece.cast(schema))
 
 
 def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:

@@ -2,7 +2,8 @@
 
 Per chunk: validate and featurise (the task), predict (the engine), append the prediction
 columns, write the output part and the errors part, record the chunk as finished. At the
-end the parts are joined into OUTPUT and its errors file and removed.
+end the parts are joined into OUTPUT and its errors file and removed. A chunk goes through
+in pieces of ``PIECE_ROWS``, each written while the next is predicted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from model_bundle.batch import files
 from model_bundle.batch.resume import Manifest
 from model_bundle.batch.tasks import Prepared, Task
+
+# Rows predicted while the piece before is written (on the writer thread: pyarrow's writing
+# releases the GIL). For the tiny models writing a part took as long as the model; a whole
+# chunk at once left one core idle for either. Eight batches of the default batch size.
+PIECE_ROWS = 32_768
 
 
 class Engine(Protocol):
@@ -167,6 +173,7 @@ def run(
     manifest: Manifest,
     quiet: bool = False,
     chunk_hook: Callable[[int], None] | None = None,
+    piece_rows: int = PIECE_ROWS,
 ) -> Summary:
     """Predict every chunk not finished yet, then join the parts into ``output``."""
     fmt = files.file_format(output)
@@ -199,12 +206,15 @@ def run(
                     summary.resumed_chunks += 1
                     summary.failed += manifest.chunks[index]["failed"]
                 else:
-                    predicted, refused = predict_chunk(engine, rows, first_row)
-                    if writing is not None:
-                        writing.result()
-                    writing = writer.submit(
-                        save_chunk, manifest, index, predicted, refused, len(rows), fmt, suffix
-                    )
+                    part = files.PartWriter(manifest.part(index, "output", suffix), fmt)
+                    refused: Refused = []
+                    for offset, piece in files.pieces(rows, piece_rows):
+                        predicted, failed = predict_chunk(engine, piece, first_row + offset)
+                        refused += failed
+                        if writing is not None:
+                            writing.result()  # at most one piece waits to be written
+                        writing = writer.submit(part.write, predicted)
+                    writing = writer.submit(save_chunk, manifest, index, part, refused, len(rows))
                     summary.failed += len(refused)
                     if chunk_hook is not None:
                         writing.result()
@@ -224,17 +234,12 @@ def run(
 
 
 def save_chunk(
-    manifest: Manifest,
-    index: int,
-    predicted: pd.DataFrame | pa.Table,
-    refused: Refused,
-    rows: int,
-    fmt: files.Format,
-    suffix: str,
+    manifest: Manifest, index: int, part: files.PartWriter, refused: Refused, rows: int
 ) -> None:
-    """Write a chunk's parts, then record it as finished (in that order: see resume.py). A
-    chunk without refused rows has no errors part (``finish`` joins only the others)."""
-    files.write(predicted, manifest.part(index, "output", suffix), fmt)
+    """Close a chunk's output part, write its errors part, then record it as finished (in
+    that order: see resume.py). A chunk without refused rows has no errors part (``finish``
+    joins only the others)."""
+    part.close()
     if refused:
         files.write(errors_frame(refused), manifest.part(index, "errors", ".csv"), "csv")
     manifest.finish(index, rows, len(refused))
