@@ -138,6 +138,29 @@ def test_arms_are_measured_one_after_another_at_each_client_count() -> None:
     assert len(order) == 2 * 2 * 2 * 2
 
 
+def test_arms_are_started_anew_in_blocks_of_rounds_with_one_seed_a_block() -> None:
+    """A run's rounds fall into blocks (a fresh start of every arm each), the last block the
+    rest; a block's arms share a hash seed, an arm's own settings kept; the blocks' figures
+    join round after round."""
+    assert arms.block_sizes(36, 6) == [6] * 6
+    assert arms.block_sizes(13, 6) == [6, 6, 1]
+    assert arms.block_sizes(4, 6) == [4]
+    sides = [arms.Arm("a"), arms.Arm("b", env={"MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE": "0"})]
+    second = arms.seeded(sides, 2)
+    assert [arm.env for arm in second] == [
+        {"PYTHONHASHSEED": "2"},
+        {"PYTHONHASHSEED": "2", "MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE": "0"},
+    ]
+    assert sides[0].env == {}  # the arms given are not changed
+    joined = {("a", "credit", 64): arms.Figures([1.0], [2.0], ["0"], [0.5])}
+    arms.extend(joined, {("a", "credit", 64): arms.Figures([3.0], [4.0], ["1"], [0.7])})
+    arms.extend(joined, {("b", "credit", 64): arms.Figures([5.0], [6.0], ["0"], [0.9])})
+    assert joined[("a", "credit", 64)] == arms.Figures(
+        [1.0, 3.0], [2.0, 4.0], ["0", "1"], [0.5, 0.7]
+    )
+    assert joined[("b", "credit", 64)].requests_per_second == [5.0]
+
+
 def test_the_arm_without_the_monitor_edits_this_trees_record_into_ids_only() -> None:
     """The edit is textual: it must still find its place, the end of record()'s docstring in
     monitor.py, and the edited module must still compile."""

@@ -20,11 +20,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from scripts.benchmarks import bench
 from tests.support import server as serving
+
+K = TypeVar("K")
 
 # Each workload: one client first (its p50, before any burst), then 64 (requests/s).
 CLIENTS = (1, 64)
@@ -159,6 +162,41 @@ def serving_arms(arms: Sequence[Arm], store: Path) -> Iterator[dict[str, Served]
             urls[arm.name] = Served(url, process)
         yield urls
     shutil.rmtree(logs, ignore_errors=True)
+
+
+def served_in_blocks(
+    arms: Sequence[Arm], store: Path, rounds: int, rounds_per_start: int
+) -> Iterator[tuple[int, dict[str, Served]]]:
+    """(rounds, served arms) for each block of at most ``rounds_per_start`` rounds, every
+    arm started anew for each block, all arms of a block with one hash seed
+    (PYTHONHASHSEED, the block's number). A process has a speed of its own: two servers of
+    the same tree, measured in alternation for 8 rounds, differed by 3-4% in CPU per
+    answer (memory layout, hash seeds), which pairing rounds cannot cancel when each arm
+    is one process for the whole run. Fresh processes per block turn that bias into noise
+    that the rounds average; the shared seed keeps a block's pairs alike."""
+    for block, count in enumerate(block_sizes(rounds, rounds_per_start)):
+        with serving_arms(seeded(arms, block + 1), store) as urls:
+            yield count, urls
+
+
+def block_sizes(rounds: int, rounds_per_start: int) -> list[int]:
+    """Rounds in each block: ``rounds_per_start`` each, the last one the rest."""
+    return [min(rounds_per_start, rounds - start) for start in range(0, rounds, rounds_per_start)]
+
+
+def seeded(arms: Sequence[Arm], seed: int) -> list[Arm]:
+    """The arms with one hash seed (an arm's own PYTHONHASHSEED, if it sets one, wins)."""
+    return [replace(arm, env={"PYTHONHASHSEED": str(seed), **arm.env}) for arm in arms]
+
+
+def extend(figures: dict[K, Figures], more: Mapping[K, Figures]) -> None:
+    """``more``'s rounds after ``figures``' (the same keys, as each block measures them)."""
+    for key, row in more.items():
+        into = figures.setdefault(key, Figures())
+        into.requests_per_second += row.requests_per_second
+        into.p50_ms += row.p50_ms
+        into.errors += row.errors
+        into.cpu_ms += row.cpu_ms
 
 
 def schedule(

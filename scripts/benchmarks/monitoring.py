@@ -9,10 +9,10 @@ Detection and false alarms run in process, on the monitor the front runs
 against the reference statistics stored in the default models' artifacts: a simulated shift
 is recorded one request at a time until the drift report says ``drift``; in-distribution
 windows are drawn from the data the model was trained on. The served cost runs bundles side
-by side (scripts/benchmarks/arms.py), measured in alternation and compared round by round:
-this tree without the monitor's recording (:data:`NOT_RECORDING`) and this tree at the
-default payload sample rate (with --all-rates, at 0 and 1 as well). With --write, the report
-is docs/MONITORING.md.
+by side (scripts/benchmarks/arms.py), measured in alternation and compared round by round,
+every bundle started anew every :data:`ROUNDS_PER_START` rounds: this tree without the
+monitor's recording (:data:`NOT_RECORDING`) and this tree at the default payload sample rate
+(with --all-rates, at 0 and 1 as well). With --write, the report is docs/MONITORING.md.
 
 A shift is one function (a :class:`Shift`): the rows of in-distribution and of shifted
 traffic for one model, as the front records them (for photos, their statistics and their
@@ -69,6 +69,7 @@ NOT_RECORDING = {
 RATES = {"sample rate 0": "0", "sample rate 0.1 (default)": "0.1", "sample rate 1": "1"}
 DEFAULT_ARM = "sample rate 0.1 (default)"
 COST_ENDPOINTS = ("predict_credit", "rate_book", "classify_mask")
+ROUNDS_PER_START = 6  # rounds between two fresh starts of every arm (arms.served_in_blocks)
 
 Rows = list[dict[str, Any]]
 
@@ -403,12 +404,13 @@ def monitor_seconds(url: str) -> dict[str, float]:
 
 
 def served_cost(
-    seconds: float, rounds: int, all_rates: bool
+    seconds: float, rounds: int, all_rates: bool, rounds_per_start: int = ROUNDS_PER_START
 ) -> tuple[str, dict[tuple[str, str, int], Any], Spent]:
     """The arms without the monitor and at the default sample rate, side by side (so each
-    round's two figures are seconds apart: the pair the goals compare); with ``all_rates``
-    the other sample rates after them. With them, what the default arm's monitor says it
-    spent over the run: a direct figure, which the pairing's noise does not blur."""
+    round's two figures are seconds apart: the pair the goals compare), started anew every
+    ``rounds_per_start`` rounds; with ``all_rates`` the other sample rates after them. With
+    them, what the default arm's monitor says it spent over the run: a direct figure, which
+    the pairing's noise does not blur."""
     commit, without = arms.tree_edited("not-recording", NOT_RECORDING)
     rates = [DEFAULT_ARM, *(name for name in RATES if name != DEFAULT_ARM and all_rates)]
     sides = [arms.Arm(BEFORE, without)]
@@ -416,19 +418,22 @@ def served_cost(
         arms.Arm(name, env={"MODEL_BUNDLE_PAYLOAD_SAMPLE_RATE": RATES[name]}) for name in rates
     ]
     workloads = [w for w in arms.plain_workloads() if w.name in COST_ENDPOINTS]
+    figures: dict[tuple[str, str, int], arms.Figures] = {}
+    spent = {"recording": 0.0, "payload_writing": 0.0, "cpu": 0.0}
+    blocks = arms.served_in_blocks(sides, serving.store_models(), rounds, rounds_per_start)
     try:
-        with arms.serving_arms(sides, serving.store_models()) as urls:
+        for count, urls in blocks:
             default = urls[DEFAULT_ARM]
             processes = bench.process_tree(default.process.pid)
             spent_before = monitor_seconds(default.url)
             cpu_before = bench.cpu_seconds(processes)
-            figures = arms.alternate(urls, workloads, rounds, seconds)
-            cpu = bench.cpu_seconds(processes) - cpu_before
-            spent_after = monitor_seconds(default.url)
+            arms.extend(figures, arms.alternate(urls, workloads, count, seconds))
+            spent["cpu"] += bench.cpu_seconds(processes) - cpu_before
+            for part, value in monitor_seconds(default.url).items():
+                spent[part] += value - spent_before.get(part, 0.0)
     finally:  # made anew for every run: nothing to keep
         arms.git("worktree", "remove", "--force", str(without))
-    part = {p: spent_after.get(p, 0.0) - spent_before.get(p, 0.0) for p in spent_after}
-    return commit, figures, Spent(part["recording"], part["payload_writing"], cpu)
+    return commit, figures, Spent(spent["recording"], spent["payload_writing"], spent["cpu"])
 
 
 def spent_lines(spent: Spent) -> list[str]:
@@ -622,11 +627,16 @@ def report(
     if cost:
         commit, figures, spent = served_cost(seconds, rounds, all_rates)
         served = len({arm for arm, _, _ in figures})
+        starts = -(-rounds // ROUNDS_PER_START)
         lines += [
             "## Cost served",
             "",
             f"{served} bundles served at once from one model store and measured in alternation, "
-            f"{rounds} rounds; in each, every endpoint at each client count for {seconds:g} s "
+            f"{rounds} rounds, every bundle started anew every {ROUNDS_PER_START} rounds "
+            f"({starts} starts; a block's bundles share a hash seed): a process has a speed of "
+            "its own (its memory layout, its hash seed), which pairing rounds cannot cancel "
+            "when each bundle is one process for the whole run. "
+            f"In each round, every endpoint at each client count for {seconds:g} s "
             "on every bundle in turn (so one round's figures of the bundles are seconds apart; "
             "the order reversed every round); medians over the rounds (their range in "
             f"brackets); load from {arms.load_tool()}; at the end: {arms.machine_load()}. "
