@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -193,10 +193,8 @@ def extend(figures: dict[K, Figures], more: Mapping[K, Figures]) -> None:
     """``more``'s rounds after ``figures``' (the same keys, as each block measures them)."""
     for key, row in more.items():
         into = figures.setdefault(key, Figures())
-        into.requests_per_second += row.requests_per_second
-        into.p50_ms += row.p50_ms
-        into.errors += row.errors
-        into.cpu_ms += row.cpu_ms
+        for column in fields(Figures):  # every list of figures, one value per round
+            getattr(into, column.name).extend(getattr(row, column.name))
 
 
 def schedule(

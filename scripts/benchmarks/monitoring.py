@@ -627,7 +627,7 @@ def report(
     if cost:
         commit, figures, spent = served_cost(seconds, rounds, all_rates)
         served = len({arm for arm, _, _ in figures})
-        starts = -(-rounds // ROUNDS_PER_START)
+        starts = len(arms.block_sizes(rounds, ROUNDS_PER_START))
         lines += [
             "## Cost served",
             "",
